@@ -1,0 +1,34 @@
+"""Ownership in one place: every object the API touches is loaded here, scoped to the calling merchant.
+
+Another merchant's object answers exactly like a missing one.
+"""
+from flask import g
+
+from ..extensions import db
+from ..models import Customer, Event, Invoice, PaymentMethod, Plan, PortalSession, Subscription, WebhookEndpoint
+from .errors import not_found
+
+_KINDS = {
+    Customer: "customer", Plan: "plan", Subscription: "subscription", Invoice: "invoice",
+    PaymentMethod: "payment_method", PortalSession: "customer_portal.session", Event: "event",
+    WebhookEndpoint: "webhook_endpoint",
+}
+
+
+def owned_or_404(model, id: str, param: str | None = None, lock: bool = False):
+    """The merchant's `model` row with this id; 404 (or 400 naming `param` for a body id) otherwise."""
+    query = db.select(model).where(model.id == id, model.merchant_id == g.merchant_id)
+    if lock:
+        query = query.with_for_update()
+    row = db.session.scalars(query).first() if isinstance(id, str) else None
+    if row is None or getattr(row, "detached_at", None) is not None:
+        raise not_found(_KINDS[model], str(id), param)
+    return row
+
+
+def customer_payment_method_or_404(customer: Customer, pm_id: str, param: str | None = None) -> PaymentMethod:
+    """One of this customer's attached payment methods."""
+    method = owned_or_404(PaymentMethod, pm_id, param)
+    if method.customer_id != customer.id:
+        raise not_found("payment_method", pm_id, param)
+    return method
