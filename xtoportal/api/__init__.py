@@ -58,4 +58,7 @@ def api_error(error: ApiError):
 
 limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_rate_limit_key)(bp)
 
-from . import customers  # noqa: E402,F401  (routes register on import)
+from . import (  # noqa: E402,F401  (routes register on import)
+    customers, events, invoices, openapi, payment_methods, plans, portal_configuration, portal_sessions,
+    subscriptions, webhook_endpoints,
+)

@@ -1,0 +1,1 @@
+"""/v1/plans (being written)."""

@@ -1,0 +1,1 @@
+"""/v1/portal sessions (being written)."""

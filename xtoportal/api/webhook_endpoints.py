@@ -1,0 +1,1 @@
+"""/v1/webhook endpoints (being written)."""
