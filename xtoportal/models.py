@@ -111,6 +111,8 @@ class Customer(db.Model):
     preferred_locale: Mapped[str | None] = mapped_column(String(5))
     default_payment_method_id: Mapped[str | None] = mapped_column(String(40))
     metadata_: Mapped[dict] = mapped_column("metadata", JSONType, default=dict)
+    # Credit owed to the customer per currency (minor units), from downgrades; applied to the next invoices.
+    credit_balance: Mapped[dict] = mapped_column(JSONType, default=dict)
     created: Mapped[int] = _created_column()
     sort_key: Mapped[int] = _sort_key_column()
 
@@ -126,6 +128,7 @@ class Customer(db.Model):
             "preferred_locale": self.preferred_locale,
             "default_payment_method": self.default_payment_method_id,
             "metadata": dict(self.metadata_ or {}),
+            "credit_balance": dict(self.credit_balance or {}),
             "livemode": False,
         }
 
@@ -184,6 +187,8 @@ class PaymentMethod(db.Model):
     mm_country: Mapped[str | None] = mapped_column(String(2))
     mm_phone_last4: Mapped[str | None] = mapped_column(String(4))
     link_reference: Mapped[str | None] = mapped_column(String(200))
+    # `set_default` asked for a wallet still waiting for the handset: honoured once it is approved.
+    default_when_active: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[int] = _created_column()
     sort_key: Mapped[int] = _sort_key_column()
     detached_at: Mapped[int | None] = mapped_column(BigInteger)

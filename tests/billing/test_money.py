@@ -27,7 +27,7 @@ ISO_4217_MINOR_UNITS = {
     "zmw": 2,
 }
 
-REQUIRED = {"ghs", "ngn", "kes", "ugx", "usd", "eur", "gbp", "xof", "xaf", "rwf", "tzs", "zar", "zmw", "mwk", "egp", "mad"}
+REQUIRED = set("ghs ngn kes ugx usd eur gbp xof xaf rwf tzs zar zmw mwk egp mad".split())
 
 
 def test_supports_the_currencies_of_our_markets():

@@ -1,1 +1,42 @@
-"""/v1/invoices (being written)."""
+"""/v1/invoices: list, read, PDF."""
+from flask import Response, g, jsonify, request
+
+from ..extensions import db
+from ..invoice_pdf import invoice_pdf
+from ..models import Customer, Invoice, Subscription
+from . import bp
+from .errors import invalid
+from .loaders import owned_or_404
+from .pagination import paginate
+
+
+@bp.get("/invoices")
+def list_invoices():
+    query = db.select(Invoice).where(Invoice.merchant_id == g.merchant_id)
+    if "customer_id" in request.args:
+        customer = owned_or_404(Customer, request.args["customer_id"], param="customer_id")
+        query = query.where(Invoice.customer_id == customer.id)
+    if "subscription_id" in request.args:
+        subscription = owned_or_404(Subscription, request.args["subscription_id"], param="subscription_id")
+        query = query.where(Invoice.subscription_id == subscription.id)
+    if "status" in request.args:
+        if request.args["status"] not in Invoice.STATUSES:
+            raise invalid("status", "status must be one of " + ", ".join(Invoice.STATUSES) + ".")
+        query = query.where(Invoice.status == request.args["status"])
+    return paginate(query, Invoice)
+
+
+@bp.get("/invoices/<id>")
+def get_invoice(id):
+    return jsonify(owned_or_404(Invoice, id).to_api())
+
+
+@bp.get("/invoices/<id>/pdf")
+def get_invoice_pdf(id):
+    invoice = owned_or_404(Invoice, id)
+    locale = request.args.get("locale", "en")
+    if locale not in ("en", "fr"):
+        raise invalid("locale", "locale must be en or fr.")
+    response = Response(invoice_pdf(invoice, locale), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number}.pdf"'
+    return response

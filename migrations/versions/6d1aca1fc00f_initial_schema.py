@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7b1c9b2ef6b2
+Revision ID: 6d1aca1fc00f
 Revises: 
-Create Date: 2026-11-25 13:35:36.237345
+Create Date: 2026-11-25 13:37:48.864836
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '7b1c9b2ef6b2'
+revision = '6d1aca1fc00f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -69,6 +69,7 @@ def upgrade():
     sa.Column('preferred_locale', sa.String(length=5), nullable=True),
     sa.Column('default_payment_method_id', sa.String(length=40), nullable=True),
     sa.Column('metadata', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('credit_balance', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created', sa.BigInteger(), nullable=False),
     sa.Column('sort_key', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.id'], ondelete='CASCADE'),
@@ -189,6 +190,7 @@ def upgrade():
     sa.Column('mm_country', sa.String(length=2), nullable=True),
     sa.Column('mm_phone_last4', sa.String(length=4), nullable=True),
     sa.Column('link_reference', sa.String(length=200), nullable=True),
+    sa.Column('default_when_active', sa.Boolean(), nullable=False),
     sa.Column('created', sa.BigInteger(), nullable=False),
     sa.Column('sort_key', sa.BigInteger(), nullable=False),
     sa.Column('detached_at', sa.BigInteger(), nullable=True),
