@@ -87,6 +87,46 @@ def app(database_url):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_postgres():
+    url = _postgres_url()
+    if not url:
+        pytest.skip("needs PostgreSQL")
+    _migrate(url)
+    return url
+
+
+@pytest.fixture
+def postgres_app(migrated_postgres):
+    """An app on PostgreSQL whatever the run's main database (for tests of row locks and races)."""
+    _truncate_all(migrated_postgres)
+    app = create_app(_settings(migrated_postgres))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def live_server():
+    """live_server(app) -> base URL of `app` served by a threaded werkzeug server on 127.0.0.1."""
+    import threading
+
+    from werkzeug.serving import make_server
+    servers = []
+
+    def serve(app):
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()
