@@ -5,14 +5,21 @@ Another merchant's object answers exactly like a missing one.
 from flask import g
 
 from ..extensions import db
-from ..models import Customer, Event, Invoice, PaymentMethod, Plan, PortalSession, Subscription, WebhookEndpoint
+from ..models import (
+    Customer, Event, Invoice, PaymentMethod, Plan, PortalSession, Subscription, WebhookDelivery, WebhookEndpoint,
+)
 from .errors import not_found
 
 _KINDS = {
     Customer: "customer", Plan: "plan", Subscription: "subscription", Invoice: "invoice",
     PaymentMethod: "payment_method", PortalSession: "customer_portal.session", Event: "event",
-    WebhookEndpoint: "webhook_endpoint",
+    WebhookEndpoint: "webhook_endpoint", WebhookDelivery: "webhook_delivery",
 }
+
+
+def kind_of(model) -> str:
+    """The API's name for a model's objects, as used in error messages."""
+    return _KINDS[model]
 
 
 def owned_or_404(model, id: str, param: str | None = None, lock: bool = False):

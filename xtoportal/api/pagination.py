@@ -4,6 +4,7 @@ from sqlalchemy import and_, or_
 
 from ..extensions import db
 from .errors import invalid, not_found
+from .loaders import kind_of
 
 
 def page_limit() -> int:
@@ -22,7 +23,7 @@ def paginate(query, model, serialize=None):
             db.select(model.sort_key, model.id).where(model.id == after_id, model.merchant_id == g.merchant_id)
         ).first()
         if cursor is None:
-            raise not_found(model.__tablename__.rstrip("s"), after_id, param="starting_after")
+            raise not_found(kind_of(model), after_id, param="starting_after")
         query = query.where(or_(model.sort_key < cursor.sort_key,
                                 and_(model.sort_key == cursor.sort_key, model.id < cursor.id)))
     rows = db.session.scalars(query.order_by(model.sort_key.desc(), model.id.desc()).limit(limit + 1)).all()

@@ -86,8 +86,10 @@ def get_webhook_endpoint(id):
 
 @bp.post("/webhook_endpoints/<id>")
 def update_webhook_endpoint(id):
+    # Parsed before the row is locked: checking a URL resolves its host, which may take a while.
+    changes = parse(EndpointUpdate).model_dump(exclude_unset=True)
     endpoint = owned_or_404(WebhookEndpoint, id, lock=True)
-    update_endpoint(endpoint, parse(EndpointUpdate).model_dump(exclude_unset=True))
+    update_endpoint(endpoint, changes)
     db.session.commit()
     return jsonify(endpoint.to_api())
 
