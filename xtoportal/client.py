@@ -306,7 +306,7 @@ class Xtopay:
 
     def _object(self, method: str, path: str, **kwargs) -> XtopayObject:
         response = self.request(method, path, **kwargs)
-        return XtopayObject(response.json(), last_response=response)
+        return XtopayObject(_json_object(response), last_response=response)
 
     def _list(self, path: str, params: Mapping[str, Any]) -> ListObject:
         response = self.request("GET", path, params=params)
@@ -314,7 +314,19 @@ class Xtopay:
         def next_page(last_id: str) -> ListObject:
             return self._list(path, {**params, "starting_after": last_id})
 
-        return ListObject(response.json(), last_response=response, next_page=next_page)
+        return ListObject(_json_object(response), last_response=response, next_page=next_page)
+
+
+def _json_object(response: httpx.Response) -> dict:
+    """The JSON object of a 2xx response; anything else (a proxy's HTML page…) is an `APIError`."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise APIError("The Xtopay API answered with something that is not a JSON object.",
+                       status=response.status_code, request_id=response.headers.get("Request-Id"))
+    return body
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -404,8 +416,10 @@ class Plans(_Resource):
         """Create a plan: `name`, `amount`, `currency`, `interval` required; `interval_count`, `description`."""
         return self._client._object("POST", "/v1/plans", json_body=params, idempotency_key=idempotency_key)
 
-    def list(self, *, limit: int | None = None, starting_after: str | None = None, **filters: Any) -> ListObject:
-        return self._client._list("/v1/plans", _given(limit=limit, starting_after=starting_after, **filters))
+    def list(self, *, active: bool | None = None, limit: int | None = None,
+             starting_after: str | None = None) -> ListObject:
+        """Plans, newest first; `active=True` or `False` filters."""
+        return self._client._list("/v1/plans", _given(active=active, limit=limit, starting_after=starting_after))
 
     def retrieve(self, id: str) -> XtopayObject:
         return self._client._object("GET", _path("/v1/plans/{}", id))
@@ -424,9 +438,11 @@ class PaymentMethods(_Resource):
         return self._client._object("POST", _path("/v1/customers/{}/payment_methods", customer_id),
                                     json_body=params, idempotency_key=idempotency_key)
 
-    def list(self, customer_id: str, *, limit: int | None = None, starting_after: str | None = None) -> ListObject:
+    def list(self, customer_id: str, *, type: str | None = None, limit: int | None = None,
+             starting_after: str | None = None) -> ListObject:
+        """The customer's payment methods, newest first; `type` "card" or "mobile_money" filters."""
         return self._client._list(_path("/v1/customers/{}/payment_methods", customer_id),
-                                  _given(limit=limit, starting_after=starting_after))
+                                  _given(type=type, limit=limit, starting_after=starting_after))
 
     def detach(self, customer_id: str, pm_id: str) -> XtopayObject:
         """Detach a method; detaching the default makes the newest remaining active method the default."""
@@ -443,10 +459,11 @@ class Subscriptions(_Resource):
                 **params}
         return self._client._object("POST", "/v1/subscriptions", json_body=body, idempotency_key=idempotency_key)
 
-    def list(self, *, customer_id: str | None = None, limit: int | None = None,
-             starting_after: str | None = None, **filters: Any) -> ListObject:
-        return self._client._list("/v1/subscriptions", _given(customer_id=customer_id, limit=limit,
-                                                              starting_after=starting_after, **filters))
+    def list(self, *, customer_id: str | None = None, status: str | None = None, limit: int | None = None,
+             starting_after: str | None = None) -> ListObject:
+        """Subscriptions, newest first, optionally of one customer or one status."""
+        return self._client._list("/v1/subscriptions", _given(customer_id=customer_id, status=status, limit=limit,
+                                                              starting_after=starting_after))
 
     def retrieve(self, id: str) -> XtopayObject:
         return self._client._object("GET", _path("/v1/subscriptions/{}", id))
@@ -475,9 +492,10 @@ class Invoices(_Resource):
     """/v1/invoices (read-only: billing creates them)"""
 
     def list(self, *, customer_id: str | None = None, subscription_id: str | None = None,
-             limit: int | None = None, starting_after: str | None = None, **filters: Any) -> ListObject:
+             status: str | None = None, limit: int | None = None, starting_after: str | None = None) -> ListObject:
+        """Invoices, newest first, optionally of one customer, one subscription or one status."""
         return self._client._list("/v1/invoices", _given(customer_id=customer_id, subscription_id=subscription_id,
-                                                         limit=limit, starting_after=starting_after, **filters))
+                                                         status=status, limit=limit, starting_after=starting_after))
 
     def retrieve(self, id: str) -> XtopayObject:
         return self._client._object("GET", _path("/v1/invoices/{}", id))
@@ -546,6 +564,12 @@ class WebhookEndpoints(_Resource):
     def delete(self, id: str) -> XtopayObject:
         return self._client._object("DELETE", _path("/v1/webhook_endpoints/{}", id))
 
+    def rotate_secret(self, id: str, expires_in: int | None = None, *,
+                      idempotency_key: str | None = None) -> XtopayObject:
+        """A new signing secret (in the response); the old one keeps signing for `expires_in` seconds."""
+        return self._client._object("POST", _path("/v1/webhook_endpoints/{}/rotate_secret", id),
+                                    json_body=_given(expires_in=expires_in), idempotency_key=idempotency_key)
+
     def deliveries(self, id: str, *, limit: int | None = None, starting_after: str | None = None) -> ListObject:
         """Every delivery attempt to this endpoint, newest first."""
         return self._client._list(_path("/v1/webhook_endpoints/{}/deliveries", id),
@@ -566,7 +590,7 @@ class Events(_Resource):
         """Queue the event again to every enabled endpoint that takes its type; returns the new deliveries."""
         response = self._client.request("POST", _path("/v1/events/{}/resend", id), json_body={},
                                         idempotency_key=idempotency_key)
-        return ListObject(response.json(), last_response=response)
+        return ListObject(_json_object(response), last_response=response)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ EXAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "merchant_app" 
 def serving(wsgi_app):
     """Serve `wsgi_app` on a free port of 127.0.0.1 in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.port}"

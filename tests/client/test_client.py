@@ -39,16 +39,16 @@ class FlakyTransport(httpx.BaseTransport):
 
 @pytest.fixture
 def flaky_client(api_url, merchant):
-    clients = []
+    """flaky_client(transport) -> an Xtopay client whose requests go through `transport`."""
+    http_clients = []
 
     def make(transport, **kwargs):
-        client = Xtopay(merchant[1], base_url=api_url, http_client=httpx.Client(transport=transport), **kwargs)
-        clients.append(client)
-        return client
+        http_clients.append(httpx.Client(transport=transport))
+        return Xtopay(merchant[1], base_url=api_url, http_client=http_clients[-1], **kwargs)
 
     yield make
-    for client in clients:
-        client._http.close()
+    for http_client in http_clients:
+        http_client.close()
 
 
 def test_customer_create_retrieve_update_list(xtopay):
@@ -153,6 +153,15 @@ def test_rate_limited_request_is_retried_after_retry_after(flaky_client):
         429, headers={"Retry-After": "0"},
         json={"error": {"type": "rate_limit_error", "code": None, "message": "slow down", "param": None}}))
     customer = flaky_client(transport).customers.create(name="Kwame")
+    assert customer.id.startswith("cus_")
+    keys = [request.headers["Idempotency-Key"] for request in transport.requests]
+    assert len(keys) == 2 and keys[0] == keys[1]
+
+
+def test_key_still_in_use_is_retried_with_the_same_key(flaky_client):
+    transport = FlakyTransport(first_answer=httpx.Response(409, json={"error": {
+        "type": "idempotency_error", "code": "idempotency_key_in_use", "message": "in progress", "param": None}}))
+    customer = flaky_client(transport).customers.create(name="Adwoa")
     assert customer.id.startswith("cus_")
     keys = [request.headers["Idempotency-Key"] for request in transport.requests]
     assert len(keys) == 2 and keys[0] == keys[1]

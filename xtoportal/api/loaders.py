@@ -26,7 +26,7 @@ def owned_or_404(model, id: str, param: str | None = None, lock: bool = False):
     """The merchant's `model` row with this id; 404 (or 400 naming `param` for a body id) otherwise."""
     query = db.select(model).where(model.id == id, model.merchant_id == g.merchant_id)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=model)
     row = db.session.scalars(query).first() if isinstance(id, str) else None
     if row is None or getattr(row, "detached_at", None) is not None:
         raise not_found(_KINDS[model], str(id), param)

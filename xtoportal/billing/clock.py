@@ -36,7 +36,7 @@ def _each(ids: list[str], model, step) -> int:
     for id in ids:
         try:
             row = db.session.scalars(
-                db.select(model).where(model.id == id).with_for_update(skip_locked=True)
+                db.select(model).where(model.id == id).with_for_update(skip_locked=True, of=model)
             ).first()
             if row is not None and step(row):
                 done += 1
