@@ -68,6 +68,7 @@ def demo_command():
     result = seed_demo()
     click.echo(f"API key:         {result['secret_key']}")
     click.echo(f"Dashboard:       {result['dashboard_url']}  ({result['email']} / {result['password']})")
+    click.echo(f"Demo customer:   {result['customer_id']}")
     click.echo(f"Portal URL:      {result['portal_url']}")
     click.echo("                 (single use, valid 30 minutes: run `xtoportal demo` again for a new one)")
 

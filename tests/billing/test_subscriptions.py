@@ -293,3 +293,16 @@ def test_free_plan_subscription_is_active_without_a_payment_method(acme):
     db.session.commit()
     assert subscription.status == "active"
     assert invoices_of(subscription)[0].status == "paid"
+
+
+def test_incomplete_subscription_ends_when_its_first_invoice_runs_out_of_retries(acme):
+    customer = make_customer(acme)
+    make_card(customer, "4000000000000341")
+    with clock.frozen(JAN_31):
+        subscription = billing.create_subscription(customer, make_plan(acme), API, clock.now())
+        db.session.commit()
+        for _ in range(4):
+            clock.advance(6 * DAY)
+            run_due_billing(120)
+    assert subscription.status == "canceled"
+    assert invoices_of(subscription)[0].status == "uncollectible"

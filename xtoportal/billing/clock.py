@@ -107,6 +107,6 @@ def _retry(invoice: Invoice, now: int) -> bool:
     if invoice.status == "open" and invoice.next_payment_attempt is None:
         invoice.status = "uncollectible"
         subscription = db.session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
-        if subscription is not None and subscription.status == "past_due":
+        if subscription is not None and subscription.status in ("past_due", "incomplete"):
             end(subscription, BILLING, now)
     return True
