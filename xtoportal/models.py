@@ -210,6 +210,7 @@ class PaymentMethod(db.Model):
                 {"provider": self.mm_provider, "country": self.mm_country, "phone_last4": self.mm_phone_last4}
                 if self.type == "mobile_money" else None
             ),
+            "detached_at": self.detached_at,
             "livemode": False,
         }
 

@@ -114,10 +114,31 @@ def test_approving_handset_activates_the_wallet_and_makes_it_the_default(custome
 
 def test_approved_wallet_leaves_an_existing_default_alone(customer):
     existing = card(customer)
-    method = wallet(customer, "+233241230000", set_default=True)
+    method = wallet(customer, "+233241230000")
     payment_methods.refresh_wallet_link(method, NOW + 10, 120)
     db.session.commit()
     assert method.status == "active"
+    assert customer.default_payment_method_id == existing.id
+
+
+def test_set_default_on_a_wallet_is_honoured_once_approved(customer):
+    card(customer)
+    method = wallet(customer, "+233241230000", set_default=True)
+    assert customer.default_payment_method_id != method.id
+    payment_methods.refresh_wallet_link(method, NOW + 10, 120)
+    db.session.commit()
+    assert customer.default_payment_method_id == method.id
+    approved = events()[-1]
+    assert approved.object_id == method.id and approved.data["object"]["status"] == "active"
+    assert events("customer.updated")[-1].request_source == "billing"
+
+
+def test_set_default_on_a_declined_wallet_changes_nothing(customer):
+    existing = card(customer)
+    method = wallet(customer, "+233241231111", set_default=True)
+    payment_methods.refresh_wallet_link(method, NOW + 10, 120)
+    db.session.commit()
+    assert method.status == "failed"
     assert customer.default_payment_method_id == existing.id
 
 
@@ -161,8 +182,9 @@ def test_a_detached_wallet_is_never_activated(customer):
 
 
 def test_refresh_wallet_links_refreshes_every_pending_wallet_of_the_customer(customer):
-    approving, declining, silent = (wallet(customer, phone) for phone in
-                                    ("+233241230000", "+256701231111", "+254711232222"))
+    approving, declining, silent = (wallet(customer, phone, provider) for phone, provider in
+                                    (("+233241230000", "telecel_cash"), ("+256701231111", "airtel_money"),
+                                     ("+254711232222", "mpesa")))
     assert {m.mm_country for m in (approving, declining, silent)} == {"GH", "UG", "KE"}
     payment_methods.refresh_wallet_links(customer, NOW + 10, 120)
     db.session.commit()
@@ -245,3 +267,42 @@ def test_set_default_refuses_another_customers_method(customer):
         payment_methods.set_default(customer, method, API)
     assert customer.default_payment_method_id is None
 
+
+
+def test_detaching_twice_announces_once(customer):
+    method = card(customer)
+    payment_methods.detach(method, API, NOW + 1)
+    db.session.commit()
+    payment_methods.detach(method, API, NOW + 2)
+    db.session.commit()
+    assert method.detached_at == NOW + 1
+    assert len(events()) == 2
+
+
+@pytest.mark.postgres
+def test_refresh_never_waits_for_a_row_locked_elsewhere(postgres_app):
+    """The billing clock and a detach lock the same rows in different orders: refresh skips rather than deadlock."""
+    from sqlalchemy import create_engine, text
+
+    from xtoportal.merchants import create_merchant
+
+    merchant, _ = create_merchant("Acme", "owner@acme.test", "correct horse battery")
+    customer = Customer(merchant_id=merchant.id)
+    db.session.add(customer)
+    db.session.commit()
+    method = wallet(customer, "+233241230000")
+    other = create_engine(postgres_app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        for table, id in (("customers", customer.id), ("payment_methods", method.id)):
+            with other.begin() as connection:
+                connection.execute(text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"), {"id": id})
+                db.session.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail, not hang
+                payment_methods.refresh_wallet_link(method, NOW + 10, 120)  # returns at once
+                assert method.status == "pending"
+                db.session.rollback()
+    finally:
+        other.dispose()
+    payment_methods.refresh_wallet_link(method, NOW + 10, 120)
+    db.session.commit()
+    assert method.status == "active"
+    assert customer.default_payment_method_id == method.id

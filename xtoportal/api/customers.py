@@ -5,9 +5,10 @@ from flask import g, jsonify
 from pydantic import EmailStr, Field, StringConstraints, field_validator
 
 from .. import contact
+from ..billing import payment_methods
 from ..customers import TooManyMetadataKeys, update_customer
 from ..extensions import db
-from ..models import Customer, PaymentMethod
+from ..models import Customer
 from . import api_origin, bp
 from .errors import invalid
 from .loaders import customer_payment_method_or_404, owned_or_404
@@ -90,10 +91,13 @@ def get_customer(id):
 def update_customer_route(id):
     customer = owned_or_404(Customer, id, lock=True)
     changes = _changes(parse(CustomerUpdate))
-    if changes.get("default_payment_method") is not None:
-        method = customer_payment_method_or_404(customer, changes["default_payment_method"], "default_payment_method")
-        if method.status != PaymentMethod.ACTIVE:
-            raise invalid("default_payment_method", "Only an active payment method can be the default.")
+    default_id = changes.pop("default_payment_method", None)
+    if default_id is not None:
+        method = customer_payment_method_or_404(customer, default_id, "default_payment_method")
+        try:
+            payment_methods.set_default(customer, method, api_origin())
+        except payment_methods.NotActive as exc:
+            raise invalid("default_payment_method", str(exc)) from None
     try:
         update_customer(customer, changes, api_origin())
     except TooManyMetadataKeys as exc:

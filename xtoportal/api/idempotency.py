@@ -5,8 +5,9 @@ unique constraint and is told the key is in use. Requests refused as invalid (40
 the key; every other response (200, 402, 404, 409…) is stored and replayed.
 """
 import hashlib
+import hmac
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock
@@ -19,7 +20,8 @@ MAX_KEY_LENGTH = 255
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
+    """Keyed, so a stored fingerprint cannot be brute-forced back into a body (a card number, say)."""
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), digestmod=hashlib.sha256)
     digest.update(request.method.encode() + b" " + request.path.encode() + b"\n")
     digest.update(request.get_data(cache=True))
     return digest.hexdigest()

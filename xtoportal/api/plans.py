@@ -41,7 +41,7 @@ class PlanCreate(Body):
     @classmethod
     def supported_currency(cls, value: str) -> str:
         if not is_supported_currency(value.lower()):
-            raise ValueError(f"use a lower-case ISO 4217 code we bill in: {', '.join(sorted(CURRENCIES))}")
+            raise ValueError(f"use one of the ISO 4217 codes we bill in: {', '.join(sorted(CURRENCIES))}")
         return value.lower()
 
     @field_validator("interval_count")

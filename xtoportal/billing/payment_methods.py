@@ -38,14 +38,14 @@ def attach_mobile_money(customer: Customer, provider, phone, set_default: bool, 
                         processor: PaymentProcessor = SIMULATED) -> PaymentMethod:
     """Ask the handset to approve a wallet and attach it as `pending`; raises the processor's InvalidField (400).
 
-    A pending wallet cannot be the default yet: it becomes the default on approval if the customer has none then.
-    `set_default` is not remembered until the table has a column for it.
+    A pending wallet cannot be the default yet: `set_default` is honoured once the handset approves.
     """
     link = processor.link_wallet(provider, phone, now)
     method = PaymentMethod(
         merchant_id=customer.merchant_id, customer_id=customer.id, type="mobile_money",
         status=PaymentMethod.PENDING, processor_token=link.token, link_reference=link.reference,
-        mm_provider=link.provider, mm_country=link.country, mm_phone_last4=link.phone_last4, created=now,
+        mm_provider=link.provider, mm_country=link.country, mm_phone_last4=link.phone_last4,
+        default_when_active=bool(set_default), created=now,
     )
     _attach(customer, method, origin)
     return method
@@ -55,20 +55,23 @@ def refresh_wallet_link(method: PaymentMethod, now: int, timeout: int = DEFAULT_
                         origin: Origin = BILLING, processor: PaymentProcessor = SIMULATED) -> PaymentMethod:
     """Ask the processor whether the handset answered a pending wallet: it becomes `active` or `failed`.
 
-    Safe to run from several processes at once: only the first to lock the row applies the answer.
+    Approved, it becomes the default if `set_default` was asked at attach or the customer has none. Safe from
+    several processes at once: it never waits for a lock (a row busy elsewhere is simply polled again later),
+    and only the first to lock the rows applies the answer.
     """
     if not _awaiting_approval(method):
         return method
     answer = processor.poll_wallet_link(method.link_reference, now, timeout)
     if answer == "pending":
         return method
-    customer = _locked_customer(method.customer_id)  # customer before method, the order every other change takes
-    db.session.refresh(method, with_for_update=True)
-    if not _awaiting_approval(method):
+    # Not waiting means no deadlock whatever the caller already holds (the billing clock holds the method).
+    customer = _locked_customer(method.customer_id, wait=False)
+    if customer is None or _locked_method(method.id, wait=False) is None or not _awaiting_approval(method):
         return method
     method.status = PaymentMethod.ACTIVE if answer == "approved" else PaymentMethod.FAILED
     _announce(method, origin, previous_attributes={"status": PaymentMethod.PENDING})
-    if method.status == PaymentMethod.ACTIVE and customer.default_payment_method_id is None:
+    if method.status == PaymentMethod.ACTIVE and (method.default_when_active
+                                                  or customer.default_payment_method_id is None):
         _make_default(customer, method, origin, announce=False)
     return method
 
@@ -97,6 +100,9 @@ def pending_wallet_links(limit: int = 100) -> list[PaymentMethod]:
 def detach(method: PaymentMethod, origin: Origin, now: int | None = None) -> PaymentMethod:
     """Detach a method (it disappears everywhere); detaching the default makes the newest active method the default."""
     customer = _locked_customer(method.customer_id)
+    _locked_method(method.id)
+    if method.detached_at is not None:  # a concurrent detach got here first and announced it
+        return method
     method.detached_at = clock.now() if now is None else now
     _announce(method, origin)
     if customer.default_payment_method_id == method.id:
@@ -155,6 +161,19 @@ def _awaiting_approval(method: PaymentMethod) -> bool:
     return method.status == PaymentMethod.PENDING and method.detached_at is None
 
 
-def _locked_customer(customer_id: str) -> Customer:
-    """The customer, locked and re-read, so two changes cannot both pick (or drop) the default."""
-    return db.session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+def _locked_customer(customer_id: str, wait: bool = True) -> Customer | None:
+    """The customer, locked and re-read (None if busy and not `wait`): two changes never both pick the default.
+
+    Locks are taken customer first, then its payment method, everywhere.
+    """
+    return _locked(Customer, customer_id, wait)
+
+
+def _locked_method(method_id: str, wait: bool = True) -> PaymentMethod | None:
+    return _locked(PaymentMethod, method_id, wait)
+
+
+def _locked(model, id: str, wait: bool):
+    query = (db.select(model).where(model.id == id).with_for_update(skip_locked=not wait)
+             .execution_options(populate_existing=True))
+    return db.session.scalars(query).first()
