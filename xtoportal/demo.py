@@ -23,7 +23,7 @@ from .extensions import db
 from .merchants import create_merchant
 from .models import (ApiKey, Customer, Invoice, Merchant, Payment, PaymentMethod, Plan, PortalConfiguration,
                      PortalSession, StaffUser, Subscription)
-from .portal.tokens import portal_url
+from .portal.tokens import issue_portal_session
 from .portal_settings import update_portal_configuration
 
 EMAIL = "demo@example.com"
@@ -110,14 +110,12 @@ def seed_demo() -> dict:
     if secret is None:
         key, secret = ApiKey.issue(merchant.id)
         db.session.add(key)
-    session = PortalSession(merchant_id=merchant.id, customer_id=customer.id, return_url=RETURN_URL, locale="auto",
-                            expires_at=clock.now() + PortalSession.LIFETIME)
-    db.session.add(session)
+    session, url = issue_portal_session(customer, RETURN_URL)
     db.session.commit()
     return {
         "merchant_id": merchant.id, "secret_key": secret, "email": EMAIL, "password": PASSWORD,
         "dashboard_url": current_app.config["PUBLIC_URL"] + "/dashboard/",
-        "portal_url": portal_url(session), "customer_id": customer.id,
+        "portal_url": url, "customer_id": customer.id,
     }
 
 

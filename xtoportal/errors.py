@@ -3,6 +3,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .request_log import redact_path
 
 
 def _wants_json() -> bool:
@@ -20,7 +21,7 @@ def init_app(app) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         db.session.rollback()
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, redact_path(request.path))
         if _wants_json():
             body = {"error": {"type": "api_error", "code": None, "param": None,
                               "message": "Something went wrong on our side. Please retry."}}

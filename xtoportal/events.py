@@ -34,9 +34,7 @@ BILLING = Origin("billing")
 def emit(merchant_id: str, type: str, obj: dict, origin: Origin, previous_attributes: dict | None = None) -> Event:
     """Add an event and its pending webhook deliveries to the current transaction (the caller commits)."""
     assert type in EVENT_TYPES, type
-    data = {"object": obj}
-    if previous_attributes is not None:
-        data["previous_attributes"] = previous_attributes
+    data = {"object": obj, "previous_attributes": previous_attributes or {}}
     event = Event(
         merchant_id=merchant_id, type=type, object_id=obj["id"], data=data,
         request_source=origin.source, idempotency_key=origin.idempotency_key,

@@ -263,10 +263,7 @@ class Subscription(db.Model):
             "cancel_at_period_end": self.cancel_at_period_end,
             "canceled_at": self.canceled_at,
             "ended_at": self.ended_at,
-            "cancellation_details": (
-                {"reason": self.cancellation_reason, "comment": self.cancellation_comment}
-                if self.cancellation_reason or self.cancellation_comment else None
-            ),
+            "cancellation_details": {"reason": self.cancellation_reason, "comment": self.cancellation_comment},
             "pause_collection": (
                 {"resumes_at": self.pause_resumes_at} if self.status == "paused" else None
             ),

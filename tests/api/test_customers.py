@@ -103,3 +103,10 @@ def test_unknown_field_is_refused(api):
 def test_non_json_body_is_400_not_500(api):
     response = api.post("/v1/customers", data="{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
+
+
+def test_null_metadata_is_a_400_not_an_erase(api):
+    customer = api.post("/v1/customers", json={"metadata": {"a": "1"}}).get_json()
+    response = api.post(f"/v1/customers/{customer['id']}", json={"metadata": None})
+    assert response.status_code == 400 and response.get_json()["error"]["param"] == "metadata"
+    assert api.get(f"/v1/customers/{customer['id']}").get_json()["metadata"] == {"a": "1"}

@@ -41,7 +41,8 @@ class CustomerFields(Body):
     phone: str | None = None
     address: Address | None = None
     preferred_locale: Literal["en", "fr"] | None = None
-    metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=50)
+    # Not nullable: keys are removed one by one with "" (an explicit null is a 400, not "erase everything").
+    metadata: dict[MetadataKey, MetadataValue] = Field(default=None, max_length=50)
 
     @field_validator("phone")
     @classmethod
