@@ -22,7 +22,7 @@ from .events import Origin
 from .extensions import db
 from .merchants import create_merchant
 from .models import (ApiKey, Customer, Invoice, Merchant, Payment, PaymentMethod, Plan, PortalConfiguration,
-                     PortalSession, StaffUser, Subscription)
+                     StaffUser, Subscription)
 from .portal.tokens import issue_portal_session
 from .portal_settings import update_portal_configuration
 

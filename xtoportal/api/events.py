@@ -5,9 +5,8 @@ from ..events import EVENT_TYPES, queue_deliveries
 from ..extensions import db
 from ..models import Event
 from . import bp
-from .errors import invalid
 from .loaders import owned_or_404
-from .pagination import paginate
+from .pagination import choice_arg, paginate
 from .parsing import Body, parse
 
 
@@ -18,10 +17,8 @@ class Resend(Body):
 @bp.get("/events")
 def list_events():
     query = db.select(Event).where(Event.merchant_id == g.merchant_id)
-    event_type = request.args.get("type")
+    event_type = choice_arg("type", EVENT_TYPES)
     if event_type is not None:
-        if event_type not in EVENT_TYPES:
-            raise invalid("type", f"'{event_type}' is not an event type; use one of: {', '.join(EVENT_TYPES)}.")
         query = query.where(Event.type == event_type)
     return paginate(query, Event)
 

@@ -7,7 +7,7 @@ from ..models import Customer, Invoice, Subscription
 from . import bp
 from .errors import invalid
 from .loaders import owned_or_404
-from .pagination import paginate
+from .pagination import choice_arg, paginate
 
 
 @bp.get("/invoices")
@@ -19,10 +19,9 @@ def list_invoices():
     if "subscription_id" in request.args:
         subscription = owned_or_404(Subscription, request.args["subscription_id"], param="subscription_id")
         query = query.where(Invoice.subscription_id == subscription.id)
-    if "status" in request.args:
-        if request.args["status"] not in Invoice.STATUSES:
-            raise invalid("status", "status must be one of " + ", ".join(Invoice.STATUSES) + ".")
-        query = query.where(Invoice.status == request.args["status"])
+    status = choice_arg("status", Invoice.STATUSES)
+    if status is not None:
+        query = query.where(Invoice.status == status)
     return paginate(query, Invoice)
 
 

@@ -14,6 +14,14 @@ def page_limit() -> int:
     return int(raw)
 
 
+def choice_arg(name: str, choices) -> str | None:
+    """A list filter from the query string limited to `choices`; anything else is a 400 naming it."""
+    value = request.args.get(name)
+    if value is not None and value not in choices:
+        raise invalid(name, f"{name} must be one of: {', '.join(choices)}.")
+    return value
+
+
 def paginate(query, model, serialize=None):
     """Run `query` (already scoped to the merchant) as one page of the list object."""
     limit = page_limit()

@@ -1,7 +1,7 @@
 """/v1/customers/{id}/payment_methods: attach, list, detach. The rules live in billing/payment_methods.py."""
 from typing import Any, Literal
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
 from .. import clock
 from ..billing import payment_methods
@@ -11,7 +11,7 @@ from ..models import Customer, PaymentMethod
 from . import api_origin, bp
 from .errors import ApiError, invalid, missing_parameter
 from .loaders import customer_payment_method_or_404, owned_or_404
-from .pagination import paginate
+from .pagination import choice_arg, paginate
 from .parsing import Body, parse
 
 TYPES = ("card", "mobile_money")
@@ -49,10 +49,7 @@ def _parse_attach() -> AttachPaymentMethod:
 
 
 def _type_filter() -> str | None:
-    kind = request.args.get("type")
-    if kind is not None and kind not in TYPES:
-        raise invalid("type", "type must be card or mobile_money.")
-    return kind
+    return choice_arg("type", TYPES)
 
 
 def processor_error(exc: CardError | InvalidField) -> ApiError:

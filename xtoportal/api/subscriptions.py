@@ -12,7 +12,7 @@ from ..models import Customer, Plan, Subscription
 from . import api_origin, bp
 from .errors import invalid, state_conflict
 from .loaders import owned_or_404
-from .pagination import paginate
+from .pagination import choice_arg, paginate
 from .parsing import Body, parse
 
 
@@ -62,10 +62,9 @@ def list_subscriptions():
     if "customer_id" in request.args:
         customer = owned_or_404(Customer, request.args["customer_id"], param="customer_id")
         query = query.where(Subscription.customer_id == customer.id)
-    if "status" in request.args:
-        if request.args["status"] not in Subscription.STATUSES:
-            raise invalid("status", "status must be one of " + ", ".join(Subscription.STATUSES) + ".")
-        query = query.where(Subscription.status == request.args["status"])
+    status = choice_arg("status", Subscription.STATUSES)
+    if status is not None:
+        query = query.where(Subscription.status == status)
     return paginate(query, Subscription)
 
 
