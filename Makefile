@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The worker runs beside the web app (renewals, mobile-money answers) and stops with it.
 run: $(STAMP)
 	$(BIN)/xtoportal init-db
 	$(BIN)/xtoportal demo
+	$(BIN)/xtoportal worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/xtoportal serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)

@@ -28,8 +28,9 @@ def test_opening_the_link_redirects_to_a_url_without_the_token(browser, create_s
 
 
 def test_redirect_sets_an_httponly_lax_cookie_bound_to_the_session(browser, create_session):
-    session = create_session()
-    cookie = _set_cookie_header(browser.get(link_path(session)))
+    with clock.frozen(1_700_000_000):
+        session = create_session()
+        cookie = _set_cookie_header(browser.get(link_path(session)))
     assert cookie.startswith(f"{COOKIE_NAME}={session['id']}.")
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert "httponly" in attributes
