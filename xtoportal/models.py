@@ -5,7 +5,9 @@ import secrets
 import time
 import string
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +58,18 @@ class Merchant(db.Model):
     last_invoice_number: Mapped[int] = mapped_column(Integer, default=0)
     address: Mapped[dict | None] = mapped_column(JSONType)
     created: Mapped[int] = _created_column()
+
+
+class MerchantLogo(db.Model):
+    """The merchant's logo, re-encoded by the dashboard before it is stored, served from the database."""
+
+    __tablename__ = "merchant_logos"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    mimetype: Mapped[str] = mapped_column(String(40))
+    digest: Mapped[str] = mapped_column(String(64))
+    updated: Mapped[int] = mapped_column(BigInteger, default=clock.now)
 
 
 class StaffUser(db.Model):
@@ -336,6 +350,19 @@ class Invoice(db.Model):
         }
 
 
+class InvoiceDocument(db.Model):
+    """A rendered invoice PDF, kept once the invoice is final so repeat downloads serve the stored bytes."""
+
+    __tablename__ = "invoice_documents"
+
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(5), primary_key=True)
+    # The invoice state the bytes were rendered from: a status change (open → paid) renders again.
+    rendered_status: Mapped[str] = mapped_column(String(15))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[int] = _created_column()
+
+
 class InvoiceLine(db.Model):
     __tablename__ = "invoice_lines"
 
@@ -537,6 +564,7 @@ class WebhookEndpoint(db.Model):
     previous_secret: Mapped[str | None] = mapped_column(String(100))
     previous_secret_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[int | None] = mapped_column(BigInteger)
     created: Mapped[int] = _created_column()
     sort_key: Mapped[int] = _sort_key_column()
 
@@ -579,6 +607,8 @@ class WebhookDelivery(db.Model):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[int | None] = mapped_column(BigInteger)
+    # A worker's lease while it sends this attempt; a crashed worker's lease runs out and another takes over.
+    locked_until: Mapped[int | None] = mapped_column(BigInteger)
     created: Mapped[int] = _created_column()
     sort_key: Mapped[int] = _sort_key_column()
 

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-from . import routes  # noqa: E402,F401
+from . import details, payment_methods, routes  # noqa: E402,F401  (routes register on import)

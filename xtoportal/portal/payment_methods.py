@@ -1,0 +1,11 @@
+"""Portal: the customer's payment methods (being built)."""
+from flask import redirect, url_for
+
+from . import bp
+from .access import portal_login_required
+
+
+@bp.get("/payment-methods")
+@portal_login_required
+def payment_methods():
+    return redirect(url_for("portal.overview"))
