@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench
+.PHONY: run test install clean bench bench-webhooks
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Webhook delivery on PostgreSQL (a database of its own: createdb -O xtoportal xtoportal_bench); BENCH_ARGS to change.
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/webhooks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3

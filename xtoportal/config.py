@@ -17,6 +17,9 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     WTF_CSRF_TIME_LIMIT = None
     JSON_SORT_KEYS = False
+    WEBHOOK_TIMEOUT = 10.0  # seconds for a whole delivery exchange
+    WEBHOOK_LEASE = 30  # seconds a claimed delivery belongs to one worker; must stay above the timeout
+    WEBHOOK_THREADS = 32  # concurrent sends per worker
 
 
 ENV_SETTINGS = {
@@ -26,6 +29,9 @@ ENV_SETTINGS = {
     "MOBILE_MONEY_TIMEOUT": int,
     "RATELIMIT_STORAGE_URI": str,
     "API_RATE_LIMIT": str,
+    "WEBHOOK_TIMEOUT": float,
+    "WEBHOOK_LEASE": int,
+    "WEBHOOK_THREADS": int,
 }
 
 

@@ -48,6 +48,7 @@ def enable_endpoint(endpoint: WebhookEndpoint) -> None:
     """Queue events for `endpoint` again, with a clean slate: no reason, no failures counted."""
     if endpoint.status != ENABLED:
         endpoint.status, endpoint.disabled_reason, endpoint.consecutive_failures = ENABLED, None, 0
+        endpoint.failing_since = None
 
 
 def delete_endpoint(endpoint: WebhookEndpoint) -> None:
