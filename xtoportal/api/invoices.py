@@ -36,6 +36,8 @@ def get_invoice_pdf(id):
     locale = request.args.get("locale", "en")
     if locale not in ("en", "fr"):
         raise invalid("locale", "locale must be en or fr.")
-    response = Response(invoice_pdf(invoice, locale), mimetype="application/pdf")
+    pdf = invoice_pdf(invoice, locale)
+    db.session.commit()  # keeps the rendered copy of a final invoice for the next download
+    response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="invoice-{invoice.number}.pdf"'
     return response

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-from . import details, payment_methods, routes, subscriptions  # noqa: E402,F401  (routes register on import)
+from . import details, invoices, payment_methods, routes, subscriptions  # noqa: E402,F401  (routes register on import)

@@ -11,6 +11,7 @@ from functools import wraps
 
 from flask import abort, current_app, g, make_response, render_template, request, url_for
 from flask_babel import refresh as refresh_babel
+from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..extensions import db
@@ -108,7 +109,9 @@ def cookie_portal_session() -> PortalSession | None:
     parts = _cookie_parts()
     if parts is None:
         return None
-    session = db.session.get(PortalSession, parts[0])
+    # One query for the session, its customer and merchant: every portal page starts here.
+    session = db.session.get(PortalSession, parts[0], options=[joinedload(PortalSession.customer),
+                                                              joinedload(PortalSession.merchant)])
     return session if session is not None and _cookie_holds(session) else None
 
 

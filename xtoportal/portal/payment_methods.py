@@ -9,3 +9,8 @@ from .access import portal_login_required
 @portal_login_required
 def payment_methods():
     return redirect(url_for("portal.overview"))
+
+
+def flow_destination(session) -> str | None:
+    """Where a deep link of this session should land (not built yet: nowhere special)."""
+    return None

@@ -21,3 +21,8 @@ def cancel_subscription(id):
 @portal_login_required
 def pause_subscription(id):
     return redirect(url_for("portal.overview"))
+
+
+def flow_destination(session) -> str | None:
+    """Where a deep link of this session should land (not built yet: nowhere special)."""
+    return None
