@@ -65,7 +65,8 @@ class _Settings(BaseModel):
 
 class Branding(_Settings):
     business_name: Annotated[str | None, StringConstraints(max_length=100), AfterValidator(_blank_is_null)]
-    logo_url: HttpsUrl | None
+    # Like a return URL: https, or http to this machine only (our own /brand/… logo under `make run`).
+    logo_url: ReturnUrl | None
     primary_color: HexColour
     accent_color: HexColour
 

@@ -3,6 +3,7 @@
 Another merchant's object answers exactly like a missing one.
 """
 from flask import g
+from sqlalchemy.orm import lazyload
 
 from ..extensions import db
 from ..models import (
@@ -26,7 +27,10 @@ def owned_or_404(model, id: str, param: str | None = None, lock: bool = False):
     """The merchant's `model` row with this id; 404 (or 400 naming `param` for a body id) otherwise."""
     query = db.select(model).where(model.id == id, model.merchant_id == g.merchant_id)
     if lock:
-        query = query.with_for_update(of=model)
+        # No joined loads under a lock, and the row read afresh: PostgreSQL re-reads a row changed by the
+        # transaction we waited for without its joined rows (a subscription's plan would come back empty).
+        query = (query.options(lazyload("*")).with_for_update(of=model)
+                 .execution_options(populate_existing=True))
     row = db.session.scalars(query).first() if isinstance(id, str) else None
     if row is None or getattr(row, "detached_at", None) is not None:
         raise not_found(_KINDS[model], str(id), param)

@@ -7,6 +7,7 @@ again once locked, so any number of workers can run against one database and not
 import logging
 
 from sqlalchemy import or_
+from sqlalchemy.orm import lazyload
 
 from .. import clock
 from ..events import BILLING
@@ -35,9 +36,7 @@ def _each(ids: list[str], model, step) -> int:
     done = 0
     for id in ids:
         try:
-            row = db.session.scalars(
-                db.select(model).where(model.id == id).with_for_update(skip_locked=True, of=model)
-            ).first()
+            row = locked(model, id, skip_locked=True)
             if row is not None and step(row):
                 done += 1
             db.session.commit()
@@ -45,6 +44,18 @@ def _each(ids: list[str], model, step) -> int:
             db.session.rollback()
             log.exception("billing step failed for %s %s", model.__name__, id)
     return done
+
+
+def locked(model, id: str, skip_locked: bool = False):
+    """The row, locked until commit and read afresh (None if missing, or locked elsewhere with `skip_locked`).
+
+    The query loads no relationship: PostgreSQL re-reads a row another transaction changed meanwhile without
+    its joined rows (a subscription's plan would come back empty); relationships load afterwards.
+    """
+    return db.session.scalars(
+        db.select(model).options(lazyload("*")).where(model.id == id)
+        .with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
+    ).first()
 
 
 def _pending_wallet_ids() -> list[str]:
@@ -106,7 +117,8 @@ def _retry(invoice: Invoice, now: int) -> bool:
         return True  # a handset is being asked; its answer settles the invoice
     if invoice.status == "open" and invoice.next_payment_attempt is None:
         invoice.status = "uncollectible"
-        subscription = db.session.get(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+        # Locked and read afresh: a worker renewing this subscription right now holds it, and its changes win.
+        subscription = locked(Subscription, invoice.subscription_id) if invoice.subscription_id else None
         if subscription is not None and subscription.status in ("past_due", "incomplete"):
             end(subscription, BILLING, now)
     return True

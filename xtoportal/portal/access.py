@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import abort, current_app, g, make_response, render_template, request, url_for
 from flask_babel import refresh as refresh_babel
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 
 from .. import clock
 from ..extensions import db
@@ -123,9 +123,17 @@ def current_portal_session() -> PortalSession | None:
 
 def portal_login_required(view):
     """Portal routes run only inside a live session, with g.portal_session, g.customer, g.merchant,
-    g.portal_config and g.locale set; otherwise the customer sees why (or htmx is sent to the expired page)."""
+    g.portal_config and g.locale set; otherwise the customer sees why (or htmx is sent to the expired page).
+
+    A support preview gets in too: the dashboard sets g.portal_preview before any portal code runs (and refuses
+    every request but GET/HEAD itself), with an in-memory session for the previewed customer.
+    """
     @wraps(view)
     def guarded(*args, **kwargs):
+        preview_session = getattr(g.get("portal_preview"), "portal_session", None)
+        if preview_session is not None:
+            enter_portal_session(preview_session)
+            return view(*args, **kwargs)
         session = cookie_portal_session()
         if session is None or session.status_at(clock.now()) != LIVE:
             return refuse_entry(session)
@@ -191,8 +199,9 @@ def _customer_owned(model, id: str, lock: bool = False):
         abort(404)
     query = db.select(model).where(model.id == id, model.merchant_id == g.merchant.id,
                                    model.customer_id == g.customer.id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # as in the API's loader: no joined loads under a lock, the row read afresh
+        query = (query.options(lazyload("*")).with_for_update(of=model)
+                 .execution_options(populate_existing=True))
     row = db.session.scalars(query).first()
     if row is None or getattr(row, "detached_at", None) is not None:
         abort(404)
