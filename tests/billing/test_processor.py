@@ -399,7 +399,9 @@ def test_tokens_and_references_do_not_hold_the_phone_number(processor):
     wallet = link(processor, "+233241239876")
     pending = processor.charge(wallet.token, 5000, "ghs", NOW)
     for text in (wallet.token, wallet.reference, pending.reference):
-        assert "9876" not in text.replace(str(NOW), "")
+        # Not even the last four: the random hex part could contain them by chance, so look outside it.
+        visible = "_".join(part for part in text.split("_") if len(part) != 32)
+        assert "9876" not in visible.replace(str(NOW), "")
         assert "241239876" not in text
 
 
