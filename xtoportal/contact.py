@@ -50,3 +50,12 @@ def clean_address(address: dict) -> dict:
         if value:
             cleaned[field] = value
     return {field: cleaned.get(field) for field in ADDRESS_FIELDS}
+
+
+def display_phone(e164: str) -> str:
+    """+233 24 412 3456: the international format people read, from the stored E.164."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -3,6 +3,7 @@ from flask import g, jsonify, request
 from sqlalchemy import text
 
 from .billing.money import format_money
+from .contact import display_phone
 from .extensions import db
 
 LOCALES = ("en", "fr")
@@ -16,6 +17,8 @@ def select_locale() -> str:
 def init_app(app) -> None:
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/", "index", index)
+
+    app.add_template_filter(display_phone, "phone")
 
     @app.template_filter("money")
     def money_filter(amount: int, currency: str) -> str:

@@ -1,10 +1,12 @@
 """The portal in a real browser: Debian's Chromium, driven by Playwright, against the app served on 127.0.0.1.
 
 Each test opens a fresh link from the API as the customer would, does one task the way a person does it, and checks
-the screen with axe-core (no serious or critical violation). Screenshots land in docs/screenshots/.
+the screen with axe-core (no serious or critical violation). Screenshots land in docs/screenshots/ with UPDATE_SCREENSHOTS=1.
 """
 import io
+import os
 import re
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +17,9 @@ from tests.browser.conftest import DESKTOP, axe_check
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's pictures are refreshed on purpose (`UPDATE_SCREENSHOTS=1`); otherwise they go to a scratch folder.
+SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS")
+               else Path(tempfile.gettempdir()) / "xtoportal-screenshots")
 APPROVAL_WAIT_MS = 12_000  # the simulated handset answers after ~3 s; the page polls every 2 s
 
 

@@ -164,7 +164,7 @@ def test_overview_shows_billing_details_with_the_country_named(browser, api, cre
         "phone": "+233244123456",
         "address": {"line1": "14 Oxford Street", "city": "Accra", "postal_code": "GA-123", "country": "GH"}})
     page = _overview(browser, create_session)
-    assert "+233244123456" in page
+    assert "+233 24 412 3456" in page  # shown as people read it
     assert "14 Oxford Street<br>GA-123 Accra<br>Ghana" in page
     assert 'href="/portal/details">Edit' in page
 
@@ -255,3 +255,9 @@ def test_the_overview_in_a_session_that_ends_mid_page_sends_htmx_to_the_expired_
         response = browser.get("/portal/", headers={"HX-Request": "true", "HX-Boosted": "true"})
     assert response.headers["HX-Redirect"] == "/portal/expired"
     assert db.session.scalars(db.select(PortalSession)).one().status_at(1_700_001_801) == "expired"
+
+
+def test_billing_details_show_the_phone_in_international_format(app):
+    from xtoportal.contact import display_phone
+    assert display_phone("+233244123456") == "+233 24 412 3456"
+    assert display_phone("not a number") == "not a number"
