@@ -230,3 +230,15 @@ def portal_subscriptions() -> list[Subscription]:
         .where(Subscription.merchant_id == g.merchant.id, Subscription.customer_id == g.customer.id)
         .order_by(Subscription.sort_key.desc())
     ))
+
+
+def wants_fragment() -> bool:
+    """An htmx request for a part of the page (a boosted navigation or a history restore wants the whole page)."""
+    headers = request.headers
+    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
+            and headers.get("HX-History-Restore-Request") != "true")
+
+
+def refused_page(message: str):
+    """403 inside a live session for a task the customer may not use: why, and the way back to the overview."""
+    return render_template("portal/refused.html", kind="refused", message=message), 403

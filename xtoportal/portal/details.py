@@ -16,9 +16,8 @@ from ..extensions import db
 from ..models import Customer
 from . import bp
 from .access import portal_login_required
-from .forms import (
-    BillingDetailsForm, locked_customer, posted_fields_outside, refuse_in_preview, unavailable, wants_fragment,
-)
+from .access import wants_fragment
+from .forms import BillingDetailsForm, locked_customer, posted_fields_outside, refuse_in_preview, unavailable
 
 PORTAL = Origin("portal")
 

@@ -9,7 +9,7 @@ import re
 from functools import wraps
 
 import phonenumbers
-from flask import g, render_template, request
+from flask import g, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Form, FormField, SelectField, StringField, TelField
@@ -19,25 +19,17 @@ from ..billing.processor import PROVIDERS, CardError, InvalidCardField
 from ..contact import ADDRESS_MAX_LENGTH, clean_address, countries
 from ..extensions import db
 from ..models import Customer
+from .access import refused_page
 
 
 # --- how routes answer --------------------------------------------------------------------------------------
-
-def wants_fragment() -> bool:
-    """Whether htmx asked for a fragment: an htmx request that is not a boosted page load or a history restore."""
-    headers = request.headers
-    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
-            and headers.get("HX-History-Restore-Request") != "true")
-
 
 def read_only() -> bool:
     """A support preview: the customer's pages are shown, nothing may change."""
     return bool(g.get("portal_preview"))
 
 
-def unavailable(message: str):
-    """The 403 page of a portal task the customer may not use: why, and the way back to the overview."""
-    return render_template("portal/refused.html", kind="refused", message=message), 403
+unavailable = refused_page
 
 
 def locked_customer() -> Customer:

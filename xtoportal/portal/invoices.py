@@ -13,7 +13,8 @@ from ..extensions import db
 from ..models import Invoice, Payment, PaymentMethod
 from . import bp
 from .access import portal_invoice_or_404, portal_login_required, portal_payment_method_or_404
-from .routes import changes_refused_in_preview, feature_required, is_due, wants_fragment
+from .access import wants_fragment
+from .routes import changes_refused_in_preview, feature_required, is_due
 
 PORTAL = Origin("portal")
 PAGE_SIZE = 10

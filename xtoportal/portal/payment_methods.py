@@ -23,9 +23,10 @@ from ..extensions import db
 from ..models import Customer, PaymentMethod, PortalConfiguration, PortalSession, Subscription
 from . import bp
 from .access import portal_login_required, portal_payment_method_or_404
+from .access import wants_fragment
 from .forms import (
     CardForm, MobileMoneyForm, locked_customer, read_only, refuse_in_preview, unavailable, wallet_phone,
-    wallet_phone_error, wants_fragment,
+    wallet_phone_error,
 )
 
 PORTAL = Origin("portal")

@@ -20,7 +20,7 @@ from ..models import Invoice, PaymentMethod, Plan, Subscription
 from . import bp, payment_methods, subscriptions  # modules: their deep-link destinations are read at call time
 from .access import (
     LIVE, cookie_portal_session, forget_portal_identity, open_portal_link, portal_login_required,
-    refusal_page, remember_browser,
+    refusal_page, refused_page, remember_browser,
 )
 
 bp.before_request(forget_portal_identity)
@@ -173,18 +173,6 @@ def changes_refused_in_preview(view):
             return refused_page(_("This is a read-only preview: payments and changes are made by the customer."))
         return view(*args, **kwargs)
     return checked
-
-
-def wants_fragment() -> bool:
-    """An htmx request for a part of the page (not a boosted navigation or a history restore, which want it all)."""
-    headers = request.headers
-    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
-            and headers.get("HX-History-Restore-Request") != "true")
-
-
-def refused_page(message: str):
-    """403 inside a live session: why, and the way back to the overview."""
-    return render_template("portal/refused.html", kind="refused", message=message), 403
 
 
 @dataclass(frozen=True)

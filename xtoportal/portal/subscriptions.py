@@ -21,7 +21,9 @@ from ..events import Origin
 from ..extensions import db
 from ..models import Invoice, Plan, PortalSession, Subscription
 from . import bp
-from .access import portal_invoice_or_404, portal_login_required, portal_subscription_or_404
+from .access import (
+    portal_invoice_or_404, portal_login_required, portal_subscription_or_404, refused_page, wants_fragment,
+)
 
 PORTAL = Origin("portal")
 DAY = 86_400
@@ -51,7 +53,7 @@ def refuse_in_preview(view):
     @wraps(view)
     def guarded(*args, **kwargs):
         if g.get("portal_preview"):
-            return _refused(_("This is a read-only preview: changes are made by the customer."))
+            return refused_page(_("This is a read-only preview: changes are made by the customer."))
         return view(*args, **kwargs)
     return guarded
 
@@ -62,21 +64,10 @@ def feature_required(name: str):
         @wraps(view)
         def guarded(*args, **kwargs):
             if not g.portal_config.allows(name):
-                return _refused(_("This isn't available for this account."))
+                return refused_page(_("This isn't available for this account."))
             return view(*args, **kwargs)
         return guarded
     return decorate
-
-
-def _refused(message: str):
-    return render_template("portal/refused.html", kind="refused", message=message), 403
-
-
-def wants_fragment() -> bool:
-    """An htmx request for the flow's partial (a boosted navigation or history restore wants the whole page)."""
-    headers = request.headers
-    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
-            and headers.get("HX-History-Restore-Request") != "true")
 
 
 def render_flow(partial: str, status: int = 200, **context):
