@@ -3,7 +3,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench bench-webhooks
+.PHONY: run test install clean bench bench-webhooks fuzz load audit
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,22 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long fuzzing run: schemathesis over every API operation and hypothesis over every form, 500+ examples each.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
+
+# A bounded load test: gunicorn on PostgreSQL (DATABASE_URL) driven by locust, headless; LOAD_ARGS to change.
+load: $(STAMP)
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
+# Known vulnerabilities in the locked dependency set.
+audit: $(STAMP)
+	$(BIN)/python bench/audit.py
+
+# Throughput and latency as ratios against bare baselines served by the same gunicorn; BENCH_ARGS to change.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Webhook delivery on PostgreSQL (a database of its own: createdb -O xtoportal xtoportal_bench); BENCH_ARGS to change.
 bench-webhooks: $(STAMP)
