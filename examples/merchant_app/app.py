@@ -24,6 +24,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(
         # Without SECRET_KEY a random one is used, so sessions and CSRF tokens reset on restart: fine for a demo.
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
+        # Cookies are per host, not per port: beside Xtopay on 127.0.0.1:5000 (whose dashboard and portal use
+        # Flask's default "session" cookie), the shop on 127.0.0.1:5001 needs its own name, or each app's
+        # sign-in and CSRF session overwrites the other's.
+        SESSION_COOKIE_NAME="shopwise_session",
         XTOPAY_API_KEY=os.environ.get("XTOPAY_API_KEY"),
         XTOPAY_BASE_URL=os.environ.get("XTOPAY_BASE_URL", "http://127.0.0.1:5000"),
         XTOPAY_CUSTOMER_ID=os.environ.get("XTOPAY_CUSTOMER_ID"),
