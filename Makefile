@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install clean bench bench-webhooks fuzz load audit
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package (see `make audit`); pyproject.toml says what the project needs.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,9 +32,10 @@ fuzz: $(STAMP)
 load: $(STAMP)
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
-# Known vulnerabilities in the locked dependency set.
+# Known vulnerabilities in the locked dependency set (exit 2: some packages could not be checked;
+# AUDIT_ARGS=--allow-incomplete makes that 0, still printing the count).
 audit: $(STAMP)
-	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/audit.py $(AUDIT_ARGS)
 
 # Throughput and latency as ratios against bare baselines served by the same gunicorn; BENCH_ARGS to change.
 bench: $(STAMP)

@@ -12,6 +12,7 @@ For one paid invoice of three lines (one a proration) it times, each as the medi
 
 and the process's resident memory growth per render with a new FontConfiguration each time versus the shared one.
 It runs on a throw-away SQLite database unless given one (whose tables it must be allowed to create rows in).
+`make bench` (bench/__main__.py) reports the same first/bare/repeat figures through `measure()`.
 """
 import argparse
 import gc
@@ -82,13 +83,8 @@ def seed_invoice():
     return invoice
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--renders", type=int, default=30)
-    parser.add_argument("--database-url")
-    args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="xtoportal-bench-")
-    url = args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
+def measure(url: str, renders: int, memory: bool = True) -> dict:
+    """The figures above on the database at `url` (milliseconds, KiB, bytes); `memory=False` skips the memory part."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEYS": "bench"})
     with app.app_context():
         from flask_migrate import upgrade
@@ -107,27 +103,40 @@ def main() -> None:
         forget_stored()
         started = time.perf_counter()
         first_download()  # the process's very first render: fonts are discovered once, here
-        cold = (time.perf_counter() - started) * 1000
-        first = median_ms(first_download, args.renders, before=forget_stored)
-        bare = median_ms(lambda: HTML(string=html).write_pdf(), args.renders)
+        figures = {"cold": (time.perf_counter() - started) * 1000}
+        figures["first"] = median_ms(first_download, renders, before=forget_stored)
+        figures["bare"] = median_ms(lambda: HTML(string=html).write_pdf(), renders)
         first_download()
         invoice_id = invoice.id
         # As a download request does it: a fresh session loads the invoice (and its lines), then the stored bytes.
-        repeat = median_ms(lambda: pdfs.invoice_pdf(db.session.get(Invoice, invoice_id), "en"), args.renders,
-                           before=db.session.expunge_all)
+        figures["repeat"] = median_ms(lambda: pdfs.invoice_pdf(db.session.get(Invoice, invoice_id), "en"), renders,
+                                      before=db.session.expunge_all)
         invoice = db.session.get(Invoice, invoice_id)
-        size = len(pdfs.invoice_pdf(invoice, "en"))
-        growth_shared = resident_growth_kib(lambda: pdfs.render_invoice_pdf(invoice, "en"), args.renders)
-        growth_new = resident_growth_kib(lambda: HTML(string=html).write_pdf(font_config=FontConfiguration()),
-                                         args.renders)
+        figures["size"] = len(pdfs.invoice_pdf(invoice, "en"))
+        if memory:
+            figures["growth_shared"] = resident_growth_kib(lambda: pdfs.render_invoice_pdf(invoice, "en"), renders)
+            figures["growth_new"] = resident_growth_kib(
+                lambda: HTML(string=html).write_pdf(font_config=FontConfiguration()), renders)
+        db.session.remove()
+        db.engine.dispose()
+    return figures
 
-    print(f"invoice PDF, {size / 1024:.0f} KiB, median of {args.renders} runs ({url.split(':')[0]})")
-    print(f"  first download, process cold          {cold:8.1f} ms")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--renders", type=int, default=30)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='xtoportal-bench-')}/bench.sqlite3"
+    f = measure(url, args.renders)
+    first, bare, repeat = f["first"], f["bare"], f["repeat"]
+    print(f"invoice PDF, {f['size'] / 1024:.0f} KiB, median of {args.renders} runs ({url.split(':')[0]})")
+    print(f"  first download, process cold          {f['cold']:8.1f} ms")
     print(f"  first download (render + store)       {first:8.1f} ms")
     print(f"  bare WeasyPrint, same HTML            {bare:8.1f} ms   ({bare / first:.2f}x our first render)")
     print(f"  repeat download (stored bytes)        {repeat:8.2f} ms   ({first / repeat:.0f}x faster than rendering)")
-    print(f"  resident memory per render, shared FontConfiguration {growth_shared:6.0f} KiB")
-    print(f"  resident memory per render, new FontConfiguration    {growth_new:6.0f} KiB")
+    print(f"  resident memory per render, shared FontConfiguration {f['growth_shared']:6.0f} KiB")
+    print(f"  resident memory per render, new FontConfiguration    {f['growth_new']:6.0f} KiB")
 
 
 if __name__ == "__main__":

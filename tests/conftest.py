@@ -37,6 +37,11 @@ def _settings(database_url: str) -> dict:
         "SECRET_KEYS": TEST_SECRET,
         "PUBLIC_URL": "http://portal.test",
         "API_RATE_LIMIT": "100000 per second",
+        # Out of the way of the other tests (fuzzing posts hundreds of times); tests/hardening/test_rate_limits.py
+        # lowers each one it checks.
+        "PORTAL_SESSION_RATE_LIMIT": "100000 per second",
+        "PORTAL_LINK_FAILURE_LIMIT": "100000 per second",
+        "PORTAL_MUTATION_LIMIT": "100000 per second",
         "WTF_CSRF_ENABLED": True,
     }
 

@@ -84,20 +84,25 @@ def worker_command(once, interval):
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
-@click.option("--workers", default=2, show_default=True)
+@click.option("--host", help="Default 127.0.0.1 (from BIND).")
+@click.option("--port", type=int, help="Default 5000 (from BIND).")
+@click.option("--workers", type=int, help="Default 2 (WEB_CONCURRENCY).")
 def serve_command(host, port, workers):
-    """Serve the web app with gunicorn."""
+    """Serve the web app with gunicorn, configured by xtoportal/gunicorn_conf.py (environment variables)."""
     from gunicorn.app.base import BaseApplication
 
-    from . import create_app
+    from . import create_app, gunicorn_conf
 
     class Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", None)
+            for name, value in vars(gunicorn_conf).items():
+                if name in self.cfg.settings:
+                    self.cfg.set(name, value)
+            if host or port:
+                default_host, _, default_port = gunicorn_conf.bind.rpartition(":")
+                self.cfg.set("bind", f"{host or default_host}:{port or default_port}")
+            if workers:
+                self.cfg.set("workers", workers)
 
         def load(self):
             return create_app()

@@ -1,4 +1,6 @@
 """App-wide routes, template filters and the locale choice."""
+from functools import lru_cache
+
 from flask import g, jsonify, request
 from sqlalchemy import text
 
@@ -22,7 +24,12 @@ def init_app(app) -> None:
 
     @app.template_filter("money")
     def money_filter(amount: int, currency: str) -> str:
-        return format_money(amount, currency, select_locale())
+        return _formatted_money(amount, currency, select_locale())
+
+
+# format_money is pure and parses the locale and looks up the currency's symbol on every call; a page shows the same
+# few prices and totals over and over, so the answers are kept (bounded: amounts are unbounded).
+_formatted_money = lru_cache(maxsize=4096)(format_money)
 
 
 def healthz():

@@ -1,3 +1,5 @@
+import pytest
+
 from xtoportal.extensions import db
 from xtoportal.models import Event
 
@@ -110,3 +112,12 @@ def test_null_metadata_is_a_400_not_an_erase(api):
     response = api.post(f"/v1/customers/{customer['id']}", json={"metadata": None})
     assert response.status_code == 400 and response.get_json()["error"]["param"] == "metadata"
     assert api.get(f"/v1/customers/{customer['id']}").get_json()["metadata"] == {"a": "1"}
+
+
+@pytest.mark.parametrize("key", ["", "\t", " "])
+def test_a_bad_metadata_key_names_metadata_as_the_param(api, key):
+    """Found by schemathesis: the param was pydantic's location of the key, e.g. "metadata.\t.[key]"."""
+    response = api.post("/v1/customers", json={"metadata": {key: "x"}})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["param"] == "metadata"
+    assert response.get_json()["error"]["code"] == "parameter_invalid"

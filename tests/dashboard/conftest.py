@@ -2,14 +2,13 @@
 and send the CSRF token a page gave them, as a browser would)."""
 import re
 
-from contextlib import contextmanager
-
 import pytest
 from flask import g
-from sqlalchemy import event as sa_event, func
+from sqlalchemy import func
 from werkzeug.datastructures import MultiDict
 
 from tests.factories import make_customer
+from tests.query_counting import counting_queries
 from xtoportal import clock
 from xtoportal.dashboard import forms
 from xtoportal.dashboard.auth import SESSION_KEY, staff_fingerprint
@@ -121,30 +120,10 @@ def row_counts() -> dict:
             for table in db.metadata.sorted_tables}
 
 
-class QueryCounter:
-    def __init__(self):
-        self.statements = []
-
-    def __call__(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len([s for s in self.statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))])
-
-
 @pytest.fixture
 def count_queries(app):
     """count_queries() -> a context manager whose value's `.count` is the SQL statements run inside it."""
-    @contextmanager
-    def counting():
-        counter = QueryCounter()
-        sa_event.listen(db.engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            sa_event.remove(db.engine, "before_cursor_execute", counter)
-    return counting
+    return counting_queries
 
 
 def settings_form(document: dict, **changes) -> MultiDict:

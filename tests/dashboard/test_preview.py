@@ -123,6 +123,16 @@ def test_every_mutating_portal_route_is_refused_in_preview_and_nothing_is_writte
     assert row_counts()["events"] == before["events"] + 1
 
 
+def test_a_preview_post_without_a_csrf_token_is_refused_as_read_only_not_as_a_bad_form(
+        staff_browser, paying_customer, write_probe):
+    support = staff_browser("support")
+    start_preview(support, paying_customer)
+    before = row_counts()
+    response = support.client.post(write_probe, data={})
+    assert response.status_code == 403 and "A preview is read-only" in response.get_data(as_text=True)
+    assert row_counts() == before
+
+
 def test_a_preview_of_another_merchants_customer_is_not_found(staff_browser, make_merchant):
     stranger = make_customer(make_merchant("Globex")[0], name="Globex Customer")
     support = staff_browser("support")

@@ -1,12 +1,10 @@
 """Billing history and invoice PDFs in the portal: every invoice, newest first, ten at a time, with or without htmx."""
 import html
 import re
-from contextlib import contextmanager
 from io import BytesIO
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import event
 
 from xtoportal import clock
 from xtoportal.billing.invoices import Line, create_invoice, mark_paid
@@ -15,6 +13,7 @@ from xtoportal.extensions import db
 from xtoportal.models import InvoiceDocument
 
 from tests.factories import make_customer, make_plan
+from tests.query_counting import counting_queries
 
 from .conftest import link_path
 from .factories import make_subscription
@@ -38,19 +37,7 @@ def make_invoice(customer, amount=5000, currency="ghs", status="paid", created=N
     return invoice
 
 
-@contextmanager
-def count_queries():
-    """The SQL statements run inside the block."""
-    statements = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+count_queries = counting_queries  # the SQL statements run inside the block (tests/query_counting.py)
 
 
 def page_of(response) -> str:

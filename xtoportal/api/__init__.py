@@ -1,8 +1,9 @@
-"""The merchant API under /v1: authentication, rate limits, idempotency, errors; one module per resource."""
-from flask import Blueprint, current_app, g, request
+"""The merchant API under /v1: authentication, idempotency, errors; one module per resource (rate limits:
+xtoportal/rate_limits.py)."""
+from flask import Blueprint, g, request
 
 from .. import clock
-from ..extensions import db, limiter
+from ..extensions import db
 from ..events import Origin
 from ..models import ApiKey, sha256
 from . import idempotency
@@ -11,11 +12,6 @@ from .errors import ApiError
 bp = Blueprint("api", __name__, url_prefix="/v1")
 PUBLIC_ENDPOINTS = {"api.openapi"}
 LAST_USED_RESOLUTION = 60  # seconds: record use at most once a minute per key, not a write per request
-
-
-def _rate_limit_key() -> str:
-    header = request.headers.get("Authorization", "")
-    return "key:" + sha256(header) if header else "ip:" + (request.remote_addr or "")
 
 
 def api_origin() -> Origin:
@@ -55,8 +51,6 @@ def api_error(error: ApiError):
     db.session.rollback()
     return error.response()
 
-
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_rate_limit_key)(bp)
 
 from . import (  # noqa: E402,F401  (routes register on import)
     customers, events, invoices, openapi, payment_methods, plans, portal_configuration, portal_sessions,

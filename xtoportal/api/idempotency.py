@@ -14,6 +14,7 @@ from .. import clock
 from ..extensions import db
 from ..models import IdempotencyRecord
 from .errors import ApiError, invalid
+from .parsing import storable
 
 RETENTION = 24 * 3600
 MAX_KEY_LENGTH = 255
@@ -32,8 +33,8 @@ def claim_key() -> Response | None:
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters.")
+    if not key or len(key) > MAX_KEY_LENGTH or not storable(key):
+        raise invalid("Idempotency-Key", "Idempotency-Key must be 1 to 255 characters, none of them NUL.")
     fingerprint = _fingerprint()
     now = clock.now()
     db.session.execute(db.delete(IdempotencyRecord).where(

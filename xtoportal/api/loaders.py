@@ -10,6 +10,7 @@ from ..models import (
     Customer, Event, Invoice, PaymentMethod, Plan, PortalSession, Subscription, WebhookDelivery, WebhookEndpoint,
 )
 from .errors import not_found
+from .parsing import storable
 
 _KINDS = {
     Customer: "customer", Plan: "plan", Subscription: "subscription", Invoice: "invoice",
@@ -31,7 +32,8 @@ def owned_or_404(model, id: str, param: str | None = None, lock: bool = False):
         # transaction we waited for without its joined rows (a subscription's plan would come back empty).
         query = (query.options(lazyload("*")).with_for_update(of=model)
                  .execution_options(populate_existing=True))
-    row = db.session.scalars(query).first() if isinstance(id, str) else None
+    # An id no database could store (a NUL, an unpaired surrogate) names nothing; PostgreSQL would raise on it.
+    row = db.session.scalars(query).first() if isinstance(id, str) and storable(id) else None
     if row is None or getattr(row, "detached_at", None) is not None:
         raise not_found(_KINDS[model], str(id), param)
     return row

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import current_app, jsonify
 from pydantic import BaseModel
 
+from ..billing.money import CURRENCIES
 from ..events import EVENT_TYPES
 from ..models import Invoice, Subscription
 from ..portal_settings import PortalSettings
@@ -307,6 +308,10 @@ def _refine(schemas: dict) -> None:
     for name in ("CreateWebhookEndpointRequest", "UpdateWebhookEndpointRequest"):
         schemas[name]["properties"]["enabled_events"]["items"]["enum"] = ["*", *EVENT_TYPES]
     schemas["CreateWebhookEndpointRequest"]["properties"]["enabled_events"]["default"] = ["*"]
+    # The currencies we bill in: lower-case as answered; the route takes upper-case too.
+    schemas["CreatePlanRequest"]["properties"]["currency"].update(
+        enum=sorted(CURRENCIES) + sorted(code.upper() for code in CURRENCIES),
+        description="An ISO 4217 code we bill in, answered in lower case.")
     # A plan keeps a name and an active flag: the route refuses null for them.
     for field in ("name", "active"):
         _not_null(schemas["UpdatePlanRequest"]["properties"][field])

@@ -5,6 +5,7 @@ from sqlalchemy import and_, or_
 from ..extensions import db
 from .errors import invalid, not_found
 from .loaders import kind_of
+from .parsing import storable
 
 
 def page_limit() -> int:
@@ -27,6 +28,8 @@ def paginate(query, model, serialize=None):
     limit = page_limit()
     after_id = request.args.get("starting_after")
     if after_id:
+        if not storable(after_id):
+            raise not_found(kind_of(model), after_id, param="starting_after")
         cursor = db.session.execute(
             db.select(model.sort_key, model.id).where(model.id == after_id, model.merchant_id == g.merchant_id)
         ).first()

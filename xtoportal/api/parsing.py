@@ -22,7 +22,39 @@ def json_body() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise invalid(None, "The request body must be a JSON object.")
+    bad = _unstorable(data)
+    if bad is not None:
+        param = ".".join(bad) or None
+        raise invalid(param, f"Invalid {param or 'body'}: {UNSTORABLE}.")
     return data
+
+
+UNSTORABLE = "text must not contain NUL characters or unpaired surrogates"
+
+
+def storable(text: str) -> bool:
+    """Whether every database we run on can store `text`: PostgreSQL refuses NUL, UTF-8 refuses lone surrogates."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(value, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The dotted path of the first string in a JSON value that cannot be stored (a bad key names its object)."""
+    if isinstance(value, str):
+        return None if storable(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and not storable(key):
+            return path
+        bad = _unstorable(item, (*path, str(key)))
+        if bad is not None:
+            return bad
+    return None
 
 
 def parse(model: type[T], data: dict | None = None) -> T:
@@ -35,7 +67,12 @@ def parse(model: type[T], data: dict | None = None) -> T:
 
 def validation_error(exc: ValidationError) -> ApiError:
     error = exc.errors(include_url=False)[0]
-    param = ".".join(str(part) for part in error["loc"]) or None
+    location = list(error["loc"])
+    if "[key]" in location:
+        # A bad key of a mapping: pydantic's location is (…, the key itself, "[key]"); the param is the mapping,
+        # never the client's key (which may be empty or hold control characters).
+        location = location[:location.index("[key]") - 1]
+    param = ".".join(str(part) for part in location) or None
     if error["type"] == "missing":
         return missing_parameter(param)
     if error["type"] == "extra_forbidden":

@@ -70,8 +70,9 @@ def create_portal_session():
     config = merchant_portal_configuration()
     session, url = issue_portal_session(customer, _return_url(body.return_url, config), body.locale,
                                         _flow(body.flow, customer, config))
+    answer = session.to_api(url)  # before the commit, which expires the row: after it, reading it is a SELECT
     db.session.commit()
-    return jsonify(session.to_api(url))
+    return jsonify(answer)
 
 
 @bp.get("/customer_portal/sessions/<id>")

@@ -138,7 +138,8 @@ def sign_in():
         return render_template("dashboard/sign_in.html", email="", next=next_path)
     email = request.form.get("email", "").strip().lower()
     password = request.form.get("password", "")
-    staff = db.session.scalars(db.select(StaffUser).filter_by(email=email)).first() if email else None
+    known = email and "\x00" not in email  # PostgreSQL refuses NUL in a query; no account's email has one
+    staff = db.session.scalars(db.select(StaffUser).filter_by(email=email)).first() if known else None
     if staff is None:
         _spend_a_hash(password)
     if staff is None or not password_matches(staff.password_hash, password):

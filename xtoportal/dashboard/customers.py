@@ -23,7 +23,7 @@ def _like(text: str) -> str:
 def customer_search(text: str):
     """The merchant's customers whose email or name contains `text`, or whose id is `text` (case-insensitive)."""
     query = merchant_rows(Customer)
-    text = text.strip()[:MAX_QUERY]
+    text = text.replace("\x00", "").strip()[:MAX_QUERY]  # PostgreSQL refuses NUL in a query; nobody searches for it
     if text:
         pattern = _like(text)
         query = query.where(or_(Customer.id == text, Customer.email.ilike(pattern, escape="\\"),

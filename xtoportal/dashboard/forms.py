@@ -8,6 +8,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..events import EVENT_TYPES
 from ..models import DEFAULT_PORTAL_CONFIGURATION, PortalConfiguration, merge_settings
+from ..portal.forms import has_control_characters
 from ..portal_settings import PortalSettingsInvalid, validated_document
 
 TEXT_FIELDS = (
@@ -93,6 +94,16 @@ def _drop_path(document: dict, path: str) -> bool:
 _MISSING = object()
 
 
+def _get_path_or_missing(document: dict, path: str):
+    try:
+        return _get_path(document, path)
+    except KeyError:
+        return _MISSING
+
+
+CONTROL_CHARACTERS_MESSAGE = "Remove the invisible control characters (such as NUL) from this field."
+
+
 def settings_values(document: dict) -> dict:
     """What each settings field shows for a configuration `document` (saved, or saved plus what was typed)."""
     values = {name: _get_path(document, name) for name in (*TOGGLE_FIELDS, *CHOICE_FIELDS, *LIST_FIELDS)}
@@ -128,7 +139,8 @@ def _offered_plans(form: MultiDict) -> list[str]:
     def position(item):
         index, plan_id = item
         raw = form.get(PLAN_POSITION_PREFIX + plan_id, "").strip()
-        return (int(raw) if raw.isdigit() and len(raw) < 6 else 10**6, index)
+        # ASCII digits only: str.isdigit() is also true for "²" or "١", which int() refuses or reads as a number.
+        return (int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 10**6, index)
 
     return [plan_id for _, plan_id in sorted(enumerate(offered), key=position)]
 
@@ -176,6 +188,11 @@ def check_settings(config: PortalConfiguration, patch: dict) -> SettingsCheck:
     """Validate `patch` over `config` as saving would, collecting every field's error rather than the first."""
     patch = merge_settings({}, patch)
     errors = {}
+    for name in (*TEXT_FIELDS, *LIST_FIELDS, PLANS_FIELD, HOSTS_FIELD):
+        value = _get_path_or_missing(patch, name)
+        if any(has_control_characters(text) for text in (value if isinstance(value, list) else [value])):
+            errors[name] = CONTROL_CHARACTERS_MESSAGE
+            _drop_path(patch, name)
     for _ in range(MAX_CORRECTIONS):
         candidate = merge_settings(DEFAULT_PORTAL_CONFIGURATION, merge_settings(config.settings or {}, patch))
         try:
@@ -212,4 +229,6 @@ def endpoint_form(form: MultiDict) -> EndpointForm:
         parsed.errors["enabled_events"] = "Choose at least one event, or all events."
     if len(parsed.description) > 1000:
         parsed.errors["description"] = "Keep the description under 1,000 characters."
+    elif has_control_characters(parsed.description):
+        parsed.errors["description"] = CONTROL_CHARACTERS_MESSAGE
     return parsed

@@ -1,6 +1,7 @@
 """Ownership in one place for the dashboard: every row a page shows or changes is loaded here, scoped to the
 signed-in staff member's merchant; another merchant's row is a 404 exactly like a missing one."""
 from flask import abort, g, request
+from sqlalchemy import BigInteger
 
 from ..extensions import db
 from ..models import PortalConfiguration
@@ -10,7 +11,7 @@ PAGE_SIZE = 25
 
 def merchant_row_or_404(model, id: str, lock: bool = False):
     """The merchant's `model` row with this id, or 404."""
-    if not isinstance(id, str) or len(id) > 40:
+    if not isinstance(id, str) or len(id) > 40 or "\x00" in id:  # no id looks like that (PostgreSQL refuses NUL)
         abort(404)
     query = db.select(model).where(model.id == id, model.merchant_id == g.staff.merchant_id)
     if lock:
@@ -44,7 +45,10 @@ def newest_first_page(query, model, size: int = PAGE_SIZE, cursor_column=None):
     """
     column = cursor_column if cursor_column is not None else model.sort_key
     before = request.args.get("before", "")
-    if before.isdigit() and len(before) <= 20:
+    # ASCII digits only ("²" is a digit to isdigit()), and within the column's type (PostgreSQL refuses a larger
+    # bound for an INTEGER, SQLite one past 64 bits): anything else is no cursor, the first page.
+    largest = 2**63 - 1 if isinstance(column.type, BigInteger) else 2**31 - 1
+    if before.isascii() and before.isdigit() and len(before) <= 19 and int(before) <= largest:
         query = query.where(column < int(before))
     rows = db.session.scalars(query.order_by(column.desc()).limit(size + 1)).all()
     next_cursor = getattr(rows[size - 1], column.key) if len(rows) > size else None

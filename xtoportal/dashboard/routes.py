@@ -1,5 +1,5 @@
-"""Dashboard pages that belong to no one area (home, audit log), the headers every dashboard page carries, and
-the dashboard's error pages."""
+"""Dashboard pages that belong to no one area (home, audit log) and the dashboard's error pages (the headers every
+dashboard page carries are set in security_headers.py)."""
 from datetime import UTC, datetime
 
 from flask import g, redirect, render_template, request, url_for
@@ -13,28 +13,10 @@ from .loaders import merchant_rows, newest_first_page
 from .logos import brand_bp
 from .settings import logo_too_large
 
-# The live preview is a sandboxed srcdoc frame that inherits this policy: the portal's theme is an inline <style>.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
-    "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
-)
-
-
 @bp.record_once
 def register_brand_routes(state):
     """Logos are served outside /dashboard (they are public): their blueprint comes with the dashboard's."""
     state.app.register_blueprint(brand_bp)
-
-
-@bp.after_request
-def dashboard_headers(response):
-    """Dashboard pages hold customer data and secrets: never cached, never framed, scripts only from here."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
 
 
 @bp.app_template_filter("dashboard_time")

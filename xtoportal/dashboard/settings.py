@@ -145,7 +145,7 @@ def _preview(document: dict, errors: dict, locale: str, plans: list[Plan] | None
 def _plans_for_form(document: dict) -> list[Plan]:
     """Active plans, and any plan the settings list though it was since deactivated: configured order first."""
     listed = document["features"]["subscription_update"]["plans"]
-    configured = [plan_id for plan_id in listed if isinstance(plan_id, str)]
+    configured = [plan_id for plan_id in listed if isinstance(plan_id, str) and "\x00" not in plan_id]  # PG refuses NUL
     rows = db.session.scalars(
         merchant_rows(Plan).where(or_(Plan.active.is_(True), Plan.id.in_(configured)))
         .order_by(Plan.currency, Plan.amount, Plan.sort_key)).all()

@@ -13,7 +13,7 @@ from flask import g, render_template, request, session, url_for
 
 from .. import clock
 from ..extensions import db
-from ..models import Customer, Merchant, PortalSession, StaffUser
+from ..models import Customer, Merchant, PortalConfiguration, PortalSession, StaffUser
 from . import audit, bp
 from .auth import can, signed_in_staff
 
@@ -24,12 +24,14 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass(frozen=True)
 class PortalPreview:
-    """A live preview: who is looking, at which customer, until when; `portal_session` lets the portal in."""
+    """A live preview: who is looking, at which customer, until when; `portal_session` lets the portal in (with
+    the merchant's `portal_config`, read in the same query as the customer)."""
 
     staff: StaffUser
     customer: Customer
     portal_session: PortalSession
     expires_at: int
+    portal_config: PortalConfiguration | None = None
 
     @property
     def staff_name(self) -> str:
@@ -63,17 +65,25 @@ def current_preview() -> PortalPreview | None:
     staff = signed_in_staff()
     if staff is None or staff.id != entry.get("staff_user_id") or not can("preview_portal", staff):
         return None
-    customer = db.session.get(Customer, entry.get("customer_id")) if isinstance(entry.get("customer_id"), str) else None
-    if customer is None or customer.merchant_id != staff.merchant_id or entry.get("merchant_id") != staff.merchant_id:
+    if not isinstance(entry.get("customer_id"), str) or entry.get("merchant_id") != staff.merchant_id:
         return None
+    # One query for the customer (of this staff member's merchant only), the merchant and its portal configuration.
+    row = db.session.execute(
+        db.select(Customer, Merchant, PortalConfiguration)
+        .join(Merchant, Merchant.id == Customer.merchant_id)
+        .outerjoin(PortalConfiguration, PortalConfiguration.merchant_id == Customer.merchant_id)
+        .where(Customer.id == entry["customer_id"], Customer.merchant_id == staff.merchant_id)
+    ).first()
+    if row is None:
+        return None
+    customer, merchant, portal_config = row
     now = clock.now()
-    merchant = db.session.get(Merchant, staff.merchant_id)
     portal_session = PortalSession(
         id="sess_preview", merchant_id=merchant.id, customer_id=customer.id, customer=customer, merchant=merchant,
         return_url=url_for("dashboard.customer", id=customer.id, _external=True), locale="auto", flow=None,
         created=now, expires_at=entry["expires"], redeemed_at=now,
     )
-    return PortalPreview(staff, customer, portal_session, entry["expires"])
+    return PortalPreview(staff, customer, portal_session, entry["expires"], portal_config)
 
 
 @bp.before_app_request

@@ -11,6 +11,7 @@ from functools import wraps
 
 from flask import abort, current_app, g, make_response, render_template, request, url_for
 from flask_babel import refresh as refresh_babel
+from sqlalchemy import bindparam
 from sqlalchemy.orm import joinedload, lazyload
 
 from .. import clock
@@ -25,7 +26,8 @@ COOKIE_NAME = "xtoportal_portal"
 COOKIE_PATH = "/portal"
 LIVE = "redeemed"  # the status of a session a browser is inside
 # What a portal request knows about who it acts for, all set here.
-PORTAL_GLOBALS = ("portal_session", "customer", "merchant", "portal_config", "return_url", "locale")
+PORTAL_GLOBALS = ("portal_session", "customer", "merchant", "portal_config", "return_url", "locale",
+                  "loaded_portal_config")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ COOKIE_GRACE = 3600
 
 
 def remember_browser(response, session: PortalSession, browser_secret: str) -> None:
-    """Set the portal cookie: HttpOnly, SameSite=Lax, Secure under https.
+    """Set the portal cookie: HttpOnly, SameSite=Lax, only under /portal, Secure when served over https.
 
     It outlives the session by an hour on purpose: the session itself ends at `expires_at` (checked on every
     request), and the cookie lets a late request still get the expired page with its way back to the merchant.
@@ -87,7 +89,8 @@ def remember_browser(response, session: PortalSession, browser_secret: str) -> N
     response.set_cookie(
         COOKIE_NAME, f"{session.id}.{browser_secret}",
         max_age=max(session.expires_at - clock.now(), 0) + COOKIE_GRACE, path=COOKIE_PATH,
-        secure=current_app.config["PUBLIC_URL"].startswith("https://"), httponly=True, samesite="Lax",
+        secure=request.is_secure or current_app.config["PUBLIC_URL"].startswith("https://"), httponly=True,
+        samesite="Lax",
     )
 
 
@@ -104,15 +107,26 @@ def _cookie_holds(session: PortalSession) -> bool:
             and hmac.compare_digest(sha256(parts[1]), session.browser_hash))
 
 
+# One query for the session, its customer, merchant and portal configuration: every portal page starts here, so
+# it is built once (the session id a parameter) rather than on every request.
+_SESSION_WITH_CONFIGURATION = (
+    db.select(PortalSession, PortalConfiguration)
+    .options(joinedload(PortalSession.customer), joinedload(PortalSession.merchant))
+    .outerjoin(PortalConfiguration, PortalConfiguration.merchant_id == PortalSession.merchant_id)
+    .where(PortalSession.id == bindparam("session_id"))
+)
+
+
 def cookie_portal_session() -> PortalSession | None:
     """The session this browser's cookie proves it redeemed, whatever its status now; None without a valid cookie."""
     parts = _cookie_parts()
     if parts is None:
         return None
-    # One query for the session, its customer and merchant: every portal page starts here.
-    session = db.session.get(PortalSession, parts[0], options=[joinedload(PortalSession.customer),
-                                                              joinedload(PortalSession.merchant)])
-    return session if session is not None and _cookie_holds(session) else None
+    row = db.session.execute(_SESSION_WITH_CONFIGURATION, {"session_id": parts[0]}).first()
+    if row is None or not _cookie_holds(row[0]):
+        return None
+    g.loaded_portal_config = row[1]  # for `_show_merchant`, this request only
+    return row[0]
 
 
 def current_portal_session() -> PortalSession | None:
@@ -132,6 +146,7 @@ def portal_login_required(view):
     def guarded(*args, **kwargs):
         preview_session = getattr(g.get("portal_preview"), "portal_session", None)
         if preview_session is not None:
+            g.loaded_portal_config = g.portal_preview.portal_config
             enter_portal_session(preview_session)
             return view(*args, **kwargs)
         session = cookie_portal_session()
@@ -171,10 +186,21 @@ def enter_portal_session(session: PortalSession) -> None:
 
 def _show_merchant(session: PortalSession) -> None:
     g.merchant = session.merchant
-    g.portal_config = db.session.get(PortalConfiguration, session.merchant_id)
+    g.portal_config = _portal_configuration(session.merchant_id)
     g.return_url = session.return_url
     g.locale = portal_locale(session)
     refresh_babel()  # Flask-Babel caches the locale per context; it must see this one
+
+
+def _portal_configuration(merchant_id: str) -> PortalConfiguration | None:
+    """The merchant's portal configuration: the one loaded with this request's session, else read now.
+
+    (The identity map holds rows weakly, so the loaded row is kept in `g` rather than looked up again.)
+    """
+    loaded = g.pop("loaded_portal_config", None)
+    if loaded is not None and loaded.merchant_id == merchant_id:
+        return loaded
+    return db.session.get(PortalConfiguration, merchant_id)
 
 
 def forget_portal_identity() -> None:
@@ -195,7 +221,7 @@ def portal_locale(session: PortalSession) -> str:
 # Loaders: everything a portal route touches comes through here, scoped to the customer of the session.
 
 def _customer_owned(model, id: str, lock: bool = False):
-    if not isinstance(id, str):
+    if not isinstance(id, str) or len(id) > 40 or "\x00" in id:  # no id looks like that (PostgreSQL refuses NUL)
         abort(404)
     query = db.select(model).where(model.id == id, model.merchant_id == g.merchant.id,
                                    model.customer_id == g.customer.id)

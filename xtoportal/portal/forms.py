@@ -12,6 +12,7 @@ import phonenumbers
 from flask import g, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto  # its marker for "read the request", the default formdata
 from wtforms import BooleanField, EmailField, Form, FormField, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
@@ -51,7 +52,41 @@ def refuse_in_preview(view):
     return checked
 
 
-# --- fields -------------------------------------------------------------------------------------------------
+# --- forms and fields ---------------------------------------------------------------------------------------
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab and line breaks
+CONTROL_CHARACTERS_MESSAGE = _l("Remove the invisible control characters from this field.")
+
+
+def has_control_characters(text) -> bool:
+    """Text no person types on purpose (NUL, escape…), which PostgreSQL refuses to store (NUL) anyway."""
+    return isinstance(text, str) and CONTROL_CHARACTERS.search(text) is not None
+
+
+class PortalForm(FlaskForm):
+    """A portal form reads the posted text fields only. Flask-WTF would also hand a field an uploaded file or a JSON
+    body's values (numbers, lists, objects), which no validator here expects; such a value counts as not sent.
+    Every text field refuses control characters, with a message beside it."""
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form, formdata):
+            if formdata is _Auto:
+                return request.form if form.is_submitted() else None
+            return formdata
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in _leaf_fields(self):
+            if not field.errors and has_control_characters(field.data):
+                field.errors = [str(CONTROL_CHARACTERS_MESSAGE)]
+                valid = False
+        return valid
+
+
+def _leaf_fields(form):
+    for field in form:
+        yield from (_leaf_fields(field.form) if isinstance(field, FormField) else [field])
+
 
 def _stripped(value):
     return value.strip() if isinstance(value, str) else value
@@ -74,7 +109,7 @@ class UnechoedField(StringField):
 _EXPIRY = re.compile(r"^(\d{1,2})\s*[/.-]\s*(\d{2}|\d{4})$|^(\d{2})(\d{2})$")
 
 
-class CardForm(FlaskForm):
+class CardForm(PortalForm):
     """A new card. Luhn, brand and expiry are the processor's to check; this form only checks the shape."""
 
     number = UnechoedField(
@@ -143,7 +178,7 @@ CARD_ERROR_MESSAGES = {
 
 # --- adding mobile money ------------------------------------------------------------------------------------
 
-class MobileMoneyForm(FlaskForm):
+class MobileMoneyForm(PortalForm):
     """A mobile-money wallet: the provider and the number the approval prompt goes to."""
 
     provider = SelectField(_l("Provider"), validators=[InputRequired(_l("Choose your mobile money provider."))])
@@ -214,7 +249,7 @@ ADDRESS_REQUIRED = {
 }
 
 
-class BillingDetailsForm(FlaskForm):
+class BillingDetailsForm(PortalForm):
     """Name, email, phone and address; built with only the fields the merchant lets customers change."""
 
     name = StringField(_l("Full name"),
@@ -266,7 +301,7 @@ class BillingDetailsForm(FlaskForm):
             changes["name"] = self.name.data
         if "email" in self:
             changes["email"] = self.email.data
-        if "phone" in self:
+        if "phone" in self and self.phone.raw_data:  # not posted at all: kept (it was never validated)
             changes["phone"] = self.e164_phone if self.phone.data else None
         if "address" in self:
             address = clean_address({name: value or None for name, value in self.address.data.items()})

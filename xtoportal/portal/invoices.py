@@ -51,6 +51,8 @@ def invoice_page(customer, after: str | None, size: int = PAGE_SIZE) -> tuple[li
 def invoices():
     """Every invoice, ten at a time: "Show more" appends the next rows with htmx, or follows `?after=` without it."""
     after = request.args.get("after") or None
+    if after is not None and (len(after) > 40 or "\x00" in after):  # no invoice id (PostgreSQL refuses NUL)
+        after = "in_unknown"  # an unknown cursor: the empty page
     page, has_more = invoice_page(g.customer, after)
     fragment = wants_fragment()
     template = "portal/_invoice_rows.html" if fragment else "portal/invoices.html"
@@ -152,6 +154,8 @@ def payment_on_invoice_or_404(invoice: Invoice, id: str) -> tuple[Payment, Payme
     The payment row comes locked, so a poll and the worker never both settle it; while the worker holds it, it is
     read as it stands (still pending: the next poll sees the answer).
     """
+    if len(id) > 40 or "\x00" in id:  # no payment id (PostgreSQL refuses NUL)
+        abort(404)
     query = (db.select(Payment, PaymentMethod).join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
              .where(Payment.id == id, Payment.invoice_id == invoice.id))
     row = db.session.execute(query.with_for_update(of=Payment, skip_locked=True)).first()

@@ -1,14 +1,16 @@
 """Portal pages: opening a link, the overview, the page shown once a session has ended, and the portal's frame
-(response headers, what every page template gets, the checks that refuse a disabled feature or a preview)."""
-import secrets
+(what every page template gets, the checks that refuse a disabled feature or a preview). Response headers, the
+portal's CSP among them, are set for every area in security_headers.py."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import wraps
-from urllib.parse import urlsplit
+from functools import cache, wraps
 
+from babel.dates import format_date
 from flask import abort, current_app, g, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext as _, ngettext
-from sqlalchemy import or_
+from flask_babel import get_locale, get_translations, gettext as _, ngettext
+from jinja2 import pass_context
+from markupsafe import Markup
+from sqlalchemy import bindparam, or_
 from sqlalchemy.orm import aliased, lazyload
 
 from .. import clock
@@ -17,6 +19,7 @@ from ..billing.processor import PROVIDERS
 from ..contact import countries
 from ..extensions import db
 from ..models import Invoice, PaymentMethod, Plan, Subscription
+from ..security_headers import csp_nonce  # the portal theme's <style> carries it
 from . import bp, payment_methods, subscriptions  # modules: their deep-link destinations are read at call time
 from .access import (
     LIVE, cookie_portal_session, forget_portal_identity, open_portal_link, portal_login_required,
@@ -31,40 +34,6 @@ _SECTIONS = {"routes": "overview", "invoices": "invoices", "payment_methods": "p
 _ENDPOINT_SECTIONS = {"portal.pay_invoice": "overview", "portal.submit_payment": "overview"}
 CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
                "verve": "Verve"}
-
-
-@bp.after_request
-def private_page_headers(response):
-    """Portal pages hold one customer's data: never cached, never framed, no inline script (CSP with a nonce for
-    the one theme <style>). Only the link URL's answers hide the Referer entirely (`open_link` sets that)."""
-    response.headers["Cache-Control"] = "no-store"
-    # The origin is still sent on same-site form posts: flask-wtf's HTTPS CSRF check requires a Referer.
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
-    return response
-
-
-def content_security_policy() -> str:
-    """Scripts from our origin only (htmx is configured through a <meta>, never eval), styles from our origin plus
-    the theme block carrying this response's nonce, forms to us or back to the merchant's return_url."""
-    styles = f"'self' 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else "'self'"
-    form_targets = "'self'"
-    return_url = g.get("return_url")
-    if return_url:
-        parts = urlsplit(return_url)
-        form_targets += f" {parts.scheme}://{parts.netloc}"
-    return ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' https: data:; "
-            f"style-src {styles}; font-src 'self'; form-action {form_targets}; frame-ancestors 'none'; "
-            "base-uri 'none'")
-
-
-def csp_nonce() -> str:
-    """This response's nonce for the inline theme <style>."""
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
 
 
 @dataclass(frozen=True)
@@ -100,10 +69,12 @@ def current_section() -> str | None:
 @bp.context_processor
 def portal_page_context():
     config = g.get("portal_config")
+    locale = get_locale()
     return {
         "theme": portal_settings.portal_theme(config) if config is not None else None,
         "return_url": g.get("return_url"),
-        "format_day": format_day,
+        **page_translations(get_translations()),
+        "format_day": lambda timestamp: format_day(timestamp, locale),
         "billing_interval": billing_interval,
         "describe_method": describe_method,
         "address_lines": address_lines,
@@ -115,21 +86,46 @@ def portal_page_context():
     }
 
 
-def format_day(timestamp: int | None) -> str:
-    """A Unix timestamp as a date in the page's locale, e.g. "Mar 5, 2025" / "5 mars 2025"."""
-    return format_date(datetime.fromtimestamp(timestamp, UTC), "medium") if timestamp is not None else ""
+def page_translations(translations) -> dict:
+    """`gettext` and `ngettext` for one page's templates, bound to its catalogue once.
+
+    They do what Flask-Babel's template callables do (with Jinja's "newstyle" i18n: the text is escaped when the
+    template autoescapes, then always %-formatted), minus finding the request's locale and catalogue again on every
+    string: a portal page translates about a hundred. Jinja's `_` looks `gettext` up in the context, so it uses
+    these too."""
+    @pass_context
+    def page_gettext(context, string, **variables):
+        text = translations.ugettext(string)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables
+
+    @pass_context
+    def page_ngettext(context, singular, plural, num, **variables):
+        variables.setdefault("num", num)
+        text = translations.ungettext(singular, plural, num)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables
+
+    return {"gettext": page_gettext, "ngettext": page_ngettext}
+
+
+def format_day(timestamp: int | None, locale=None) -> str:
+    """A Unix timestamp as a date in the page's locale (`locale`, else the request's), e.g. "Mar 5, 2025" /
+    "5 mars 2025". Dates are UTC days, as Flask-Babel's default time zone gives them."""
+    if timestamp is None:
+        return ""
+    return format_date(datetime.fromtimestamp(timestamp, UTC).date(), "medium", locale=locale or get_locale())
 
 
 def billing_interval(plan) -> str:
     """"month", "3 months"…: what the price is per, in the page's locale."""
     count = plan.interval_count or 1
-    words = {
-        "day": ngettext("day", "%(num)d days", count),
-        "week": ngettext("week", "%(num)d weeks", count),
-        "month": ngettext("month", "%(num)d months", count),
-        "year": ngettext("year", "%(num)d years", count),
+    words = {  # only the one asked for is translated
+        "day": lambda: ngettext("day", "%(num)d days", count),
+        "week": lambda: ngettext("week", "%(num)d weeks", count),
+        "month": lambda: ngettext("month", "%(num)d months", count),
+        "year": lambda: ngettext("year", "%(num)d years", count),
     }
-    return words.get(plan.interval, plan.interval)
+    word = words.get(plan.interval)
+    return word() if word is not None else plan.interval
 
 
 def describe_method(method: PaymentMethod) -> str:
@@ -186,15 +182,21 @@ class SubscriptionCard:
     next_charge_amount: int | None
 
 
+# The overview's statements are built once, their customer a parameter: building a statement per request (and an
+# alias of Plan, which SQLAlchemy adapts afresh each time) cost more than running it.
+_PENDING_PLAN = aliased(Plan, name="pending_plan")
+_SUBSCRIPTION_CARDS = (
+    db.select(Subscription, _PENDING_PLAN)
+    .outerjoin(_PENDING_PLAN, _PENDING_PLAN.id == Subscription.pending_plan_id)
+    .where(Subscription.merchant_id == bindparam("merchant_id"), Subscription.customer_id == bindparam("customer_id"))
+    .order_by(Subscription.sort_key.desc())
+)
+
+
 def subscription_cards(customer, due_invoices: list[Invoice]) -> list[SubscriptionCard]:
     """The customer's subscriptions, newest first, each with its scheduled plan (one query) and its unpaid invoice."""
-    pending = aliased(Plan)
     rows = db.session.execute(
-        db.select(Subscription, pending)
-        .outerjoin(pending, pending.id == Subscription.pending_plan_id)
-        .where(Subscription.merchant_id == customer.merchant_id, Subscription.customer_id == customer.id)
-        .order_by(Subscription.sort_key.desc())
-    ).all()
+        _SUBSCRIPTION_CARDS, {"merchant_id": customer.merchant_id, "customer_id": customer.id}).all()
     unpaid = {invoice.subscription_id: invoice for invoice in due_invoices}  # newest first, so the oldest wins
     cards = []
     for subscription, pending_plan in rows:
@@ -210,16 +212,20 @@ def subscription_cards(customer, due_invoices: list[Invoice]) -> list[Subscripti
     return cards
 
 
+@cache
+def _overview_invoices_statement(latest: int):
+    newest = (db.select(Invoice.id).where(Invoice.customer_id == bindparam("customer_id"))
+              .order_by(Invoice.sort_key.desc()).limit(latest))  # a literal LIMIT, as the planner likes it
+    return (db.select(Invoice).options(lazyload(Invoice.lines))
+            .where(Invoice.merchant_id == bindparam("merchant_id"), Invoice.customer_id == bindparam("customer_id"),
+                   or_(Invoice.status == "open", Invoice.id.in_(newest)))
+            .order_by(Invoice.sort_key.desc()))
+
+
 def overview_invoices(customer, latest: int) -> list[Invoice]:
     """The `latest` newest invoices and every older one still open, newest first, in one query."""
-    newest = (db.select(Invoice.id).where(Invoice.customer_id == customer.id)
-              .order_by(Invoice.sort_key.desc()).limit(latest))
-    return list(db.session.scalars(
-        db.select(Invoice).options(lazyload(Invoice.lines))
-        .where(Invoice.merchant_id == customer.merchant_id, Invoice.customer_id == customer.id,
-               or_(Invoice.status == "open", Invoice.id.in_(newest)))
-        .order_by(Invoice.sort_key.desc())
-    ))
+    return list(db.session.scalars(_overview_invoices_statement(latest),
+                                   {"merchant_id": customer.merchant_id, "customer_id": customer.id}))
 
 
 def is_due(invoice: Invoice) -> bool:

@@ -24,6 +24,7 @@ from . import bp
 from .access import (
     portal_invoice_or_404, portal_login_required, portal_subscription_or_404, refused_page, wants_fragment,
 )
+from .forms import has_control_characters
 
 PORTAL = Origin("portal")
 DAY = 86_400
@@ -336,12 +337,16 @@ def parse_survey(form, skipped_is_fine: bool = False) -> tuple[dict, str | None]
     answer = {"reason": reason, "comment": comment}
     if not g.portal_config.feature("subscription_cancel")["survey"]["enabled"]:
         return {"reason": None, "comment": None}, None
+    # `invalid` names the field a message is about, so the template puts it there.
     if reason is not None and reason not in options:
-        return answer, _("Choose one of the reasons listed.")
+        return {**answer, "invalid": "reason"}, _("Choose one of the reasons listed.")
+    if has_control_characters(comment):
+        return {**answer, "invalid": "comment"}, _("Remove the invisible control characters from your comment.")
     if comment is not None and len(comment) > COMMENT_MAX:
-        return answer, _("Please keep your comment under %(count)d characters.", count=COMMENT_MAX)
+        return {**answer, "invalid": "comment"}, _("Please keep your comment under %(count)d characters.",
+                                                   count=COMMENT_MAX)
     if reason is None and comment is None and not (skipped_is_fine or form.get("skip")):
-        return answer, _("Choose a reason, or skip this question.")
+        return {**answer, "invalid": "reason"}, _("Choose a reason, or skip this question.")
     return answer, None
 
 
@@ -411,7 +416,8 @@ def parse_pause(form, subscription: Subscription, now: int) -> tuple[int | None,
     if duration in {str(n) for n in billing.PAUSE_CYCLES}:
         return billing.resumes_at_after_cycles(subscription, int(duration), now), chosen, None
     if duration != "date":
-        return None, chosen, _("Choose how long to pause for.")
+        return None, {**chosen, "invalid": "duration"}, _("Choose how long to pause for.")
+    chosen["invalid"] = "resumes_on"  # what any message below is about (the template puts it beside the date)
     try:
         day = dt.date.fromisoformat(chosen["resumes_on"].strip())
     except ValueError:
@@ -421,7 +427,7 @@ def parse_pause(form, subscription: Subscription, now: int) -> tuple[int | None,
         return None, chosen, _("Choose a date after today.")
     if resumes_at > now + LONGEST_PAUSE_DAYS * DAY:
         return None, chosen, _("Choose a date within a year from today.")
-    return resumes_at, chosen, None
+    return resumes_at, {**chosen, "invalid": None}, None
 
 
 @bp.get("/subscriptions/<id>/pause")
