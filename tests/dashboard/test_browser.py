@@ -52,6 +52,8 @@ def sign_in(browser, server, email):
     browser.type("input[name=password]", PASSWORD)
     browser.click("button[type=submit]")
     browser.wait_for(lambda: browser.url.endswith("/dashboard/settings/portal"), message="back to settings")
+    # The address changes before the new document is parsed: wait for the form itself.
+    browser.wait_for(lambda: browser.count("#f-branding-accent_color") == 1, message="the settings form")
 
 
 def srcdoc(browser) -> str:
