@@ -24,7 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long fuzzing run: schemathesis over every API operation and hypothesis over every form, 500+ examples each.
+# The long fuzzing run: schemathesis, 500+ examples per API operation; Hypothesis, 200 per portal and dashboard form.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz $(PYTEST_ARGS)
 

@@ -2,7 +2,7 @@
 waits for the handset while the page polls)."""
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext
-from sqlalchemy import and_, or_
+from sqlalchemy import tuple_
 from sqlalchemy.orm import lazyload
 
 from .. import clock
@@ -40,7 +40,8 @@ def invoice_page(customer, after: str | None, size: int = PAGE_SIZE) -> tuple[li
     if after:
         cursor = (db.select(Invoice.sort_key)
                   .where(Invoice.id == after, Invoice.customer_id == customer.id).scalar_subquery())
-        query = query.where(or_(Invoice.sort_key < cursor, and_(Invoice.sort_key == cursor, Invoice.id < after)))
+        # A row-value comparison: the index (customer_id, sort_key, id) answers it directly, backwards, no sort.
+        query = query.where(tuple_(Invoice.sort_key, Invoice.id) < tuple_(cursor, after))
     rows = list(db.session.scalars(query.order_by(Invoice.sort_key.desc(), Invoice.id.desc()).limit(size + 1)))
     return rows[:size], len(rows) > size
 
